@@ -1,0 +1,20 @@
+import type { SqlBuilder } from '../store/sql-builder';
+import type { Principal } from './principal';
+
+/**
+ * The sharing policy, compiled into the SQL of every query that returns pointers, so that the
+ * rules apply before paging (STYLE: "consent and sharing rules compiled into the same SQL
+ * predicate"). `alias` is the pointer table's alias; the predicate may reference its columns
+ * patient_nhs, custodian_ods, security and (for DocumentReference) categories.
+ */
+export interface PointerPolicy {
+  /** Rows the principal may see. */
+  visible(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
+  /** Rows withheld now that break-glass would reveal (for the searchset warning); undefined when none could be. */
+  revealableByBreakGlass?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string | undefined;
+}
+
+/** Benchmarks' baseline only: every pointer visible to every authenticated caller with a read scope. */
+export const allowAllPolicy: PointerPolicy = {
+  visible: () => 'true',
+};
