@@ -50,7 +50,7 @@ export const publishArgsSchema = z.object({
   since: isoDate.optional(),
   state: z.string().min(1).default('.locus-publish-state.json'),
   fhir: url.default('http://localhost:8080/fhir'),
-  org: z.string().regex(/^[A-Z0-9]{3,10}$/i, 'an ODS code is 3–10 letters/digits'),
+  org: z.string().regex(/^[A-Z0-9]{3,10}$/i, 'an ODS code is 3–10 letters/digits').transform((o) => o.toUpperCase()).optional(),
   endpoint: z.string().regex(/^Endpoint\/[A-Za-z0-9\-.]{1,64}$/, 'use Endpoint/<id>').optional(),
   wado: url.optional(),
   token: z.string().min(1).optional(),
@@ -67,6 +67,7 @@ export const publishArgsSchema = z.object({
   help: z.boolean().default(false),
 }).superRefine((a, ctx) => {
   if (a.help) return;
+  if (!a.org) ctx.addIssue({ code: 'custom', path: ['org'], message: 'the custodian ODS code is required' });
   if (!!a.fromDir === !!a.fromQido) ctx.addIssue({ code: 'custom', message: 'give exactly one of --from-dir or --from-qido' });
   const cc = [a.clientId, a.clientSecret, a.tokenUrl].filter(Boolean).length;
   if (cc !== 0 && cc !== 3) ctx.addIssue({ code: 'custom', message: '--client-id, --client-secret and --token-url go together' });

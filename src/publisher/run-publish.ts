@@ -51,10 +51,10 @@ export async function runPublish(argv: string[], io: PublishIo, deps: PublishDep
       : staticToken(args.token);
     const registry = await createRegistryClient(args.fhir, tokens, retry);
     const endpoint = await resolveEndpoint(args, registry);
-    progress.log(`publishing for ${args.org} to ${args.fhir} (endpoint ${endpoint.reference}, WADO-RS ${endpoint.address})${args.dryRun ? ' [dry run]' : ''}`);
+    progress.log(`publishing for ${args.org!} to ${args.fhir} (endpoint ${endpoint.reference}, WADO-RS ${endpoint.address})${args.dryRun ? ' [dry run]' : ''}`);
     const batchDeps: BatchPublisherDeps = {
       mapOptions: {
-        custodianOds: args.org.toUpperCase(), wadoBaseUrl: endpoint.address, endpointReference: endpoint.reference,
+        custodianOds: args.org!, wadoBaseUrl: endpoint.address, endpointReference: endpoint.reference,
         patientIdentity: identityConfig(args), timeZone: args.timeZone,
       },
       ...(args.dryRun ? {} : { registry }),
@@ -75,7 +75,7 @@ export async function runPublish(argv: string[], io: PublishIo, deps: PublishDep
 
 async function resolveEndpoint(args: PublishArgs, registry: RegistryClient): Promise<{ reference: string; address: string }> {
   if (args.endpoint && args.wado) return { reference: args.endpoint, address: args.wado };
-  const found = args.endpoint ? await registry.readEndpoint(args.endpoint) : await registry.findWadoEndpoint(args.org.toUpperCase());
+  const found = args.endpoint ? await registry.readEndpoint(args.endpoint) : await registry.findWadoEndpoint(args.org!);
   return { reference: found.reference, address: args.wado ?? found.address };
 }
 
