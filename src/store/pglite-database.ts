@@ -2,7 +2,8 @@ import { PGlite } from '@electric-sql/pglite';
 import type { Database, Queryable, QueryResult, SqlValue } from './database';
 
 function toResult<R>(result: { rows: unknown[]; affectedRows?: number }): QueryResult<R> {
-  return { rows: result.rows as R[], rowCount: result.affectedRows ?? result.rows.length };
+  // pg counts returned rows for SELECT and affected rows otherwise; PGlite reports 0 affected for SELECT.
+  return { rows: result.rows as R[], rowCount: result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0) };
 }
 
 /**
