@@ -144,19 +144,21 @@ export function dateParam(lo: string, hi: string, name: string) {
       const prefix = m?.[1] ?? 'eq';
       const range = m?.[2] ? dateRange(m[2]) : undefined;
       if (!range) throw invalidParam(name, `'${raw}' is not a FHIR date with an optional prefix (eq, ne, gt, lt, ge, le, sa, eb)`);
-      const s = b.param(range.lo);
-      const e = b.param(range.hi);
+      // Parameters are bound only where used: PostgreSQL cannot type an unused placeholder.
+      const s = (): string => `${b.param(range.lo)}::timestamptz`;
+      const e = (): string => `${b.param(range.hi)}::timestamptz`;
       const L = `${alias}.${lo}`;
       const H = `${alias}.${hi}`;
+      const within = (): string => `(${L} >= ${s()} and ${H} <= ${e()})`;
       switch (prefix) {
-        case 'eq': return `(${L} >= ${s} and ${H} <= ${e})`;
-        case 'ne': return `not (${L} >= ${s} and ${H} <= ${e})`;
-        case 'gt': return `${H} > ${e}`;
-        case 'lt': return `${L} < ${s}`;
-        case 'ge': return `(${H} > ${e} or (${L} >= ${s} and ${H} <= ${e}))`;
-        case 'le': return `(${L} < ${s} or (${L} >= ${s} and ${H} <= ${e}))`;
-        case 'sa': return `${L} >= ${e}`;
-        case 'eb': return `${H} <= ${s}`;
+        case 'eq': return within();
+        case 'ne': return `not ${within()}`;
+        case 'gt': return `${H} > ${e()}`;
+        case 'lt': return `${L} < ${s()}`;
+        case 'ge': return `(${H} > ${e()} or ${within()})`;
+        case 'le': return `(${L} < ${s()} or ${within()})`;
+        case 'sa': return `${L} >= ${e()}`;
+        case 'eb': return `${H} <= ${s()}`;
         default: throw invalidParam(name, `unsupported prefix ${prefix}`);
       }
     });
