@@ -15,6 +15,13 @@ const STUDY_FIELDS = [TAG.ModalitiesInStudy, TAG.StudyDescription, TAG.NumberOfS
 const SERIES_FIELDS = [TAG.SeriesDescription, TAG.BodyPartExamined, TAG.Laterality, TAG.NumberOfSeriesRelatedInstances];
 const INSTANCE_FIELDS = [TAG.SeriesInstanceUID, TAG.CompletionFlag, TAG.VerificationFlag, TAG.ContentDate, TAG.ContentTime];
 
+type Params = Array<[string, string]>;
+/**
+ * One includefield parameter per attribute (PS3.18 §8.3.4.3 allows repeating it): a comma list
+ * would be sent as %2C by URLSearchParams, which Orthanc 1.10 does not split.
+ */
+const includeFields = (tags: string[]): Params => tags.map((t) => ['includefield', t]);
+
 class QidoHttpError extends Error {
   constructor(readonly status: number, readonly retryAfter: string | null, url: string) {
     super(`QIDO-RS ${url} answered HTTP ${status}`);
@@ -34,7 +41,7 @@ export class QidoClient {
     this.base = baseUrl.replace(/\/+$/, '');
   }
 
-  private async get(path: string, params: Record<string, string>): Promise<DicomJsonDataset[]> {
+  private async get(path: string, params: Params): Promise<DicomJsonDataset[]> {
     const url = `${this.base}${path}?${new URLSearchParams(params).toString()}`;
     return withRetry(async () => {
       const res = await this.fetchImpl(url, { headers: { accept: 'application/dicom+json' } });
@@ -46,9 +53,9 @@ export class QidoClient {
   }
 
   /** All pages of a query, page by page, until a short page. */
-  async *pages(path: string, params: Record<string, string>): AsyncGenerator<DicomJsonDataset[]> {
+  async *pages(path: string, params: Params): AsyncGenerator<DicomJsonDataset[]> {
     for (let offset = 0; ; offset += this.pageSize) {
-      const page = await this.get(path, { ...params, limit: String(this.pageSize), offset: String(offset) });
+      const page = await this.get(path, [...params, ['limit', String(this.pageSize)], ['offset', String(offset)]]);
       if (page.length > 0) yield page;
       if (page.length < this.pageSize) return;
     }
@@ -56,10 +63,10 @@ export class QidoClient {
 
   /** Study-level results with StudyDate ≥ since (YYYYMMDD), a page at a time. */
   studiesSince(since: string): AsyncGenerator<DicomJsonDataset[]> {
-    return this.pages('/studies', { StudyDate: `${since}-`, includefield: STUDY_FIELDS.join(',') });
+    return this.pages('/studies', [['StudyDate', `${since}-`], ...includeFields(STUDY_FIELDS)]);
   }
 
-  private async all(path: string, params: Record<string, string>): Promise<DicomJsonDataset[]> {
+  private async all(path: string, params: Params): Promise<DicomJsonDataset[]> {
     const out: DicomJsonDataset[] = [];
     for await (const page of this.pages(path, params)) out.push(...page);
     return out;
@@ -70,17 +77,39 @@ export class QidoClient {
     const study = studyFromDataset(studyResult);
     if (!study) return undefined;
     const uid = encodeURIComponent(study.studyInstanceUid);
-    const seriesResults = await this.all(`/studies/${uid}/series`, { includefield: SERIES_FIELDS.join(',') });
+    const seriesResults = await this.all(`/studies/${uid}/series`, includeFields(SERIES_FIELDS));
     const series = new Map<string, DicomSeries>();
     for (const ds of seriesResults) {
       const s = seriesFromDataset(ds);
       if (s) series.set(s.seriesInstanceUid, { ...s, instances: [] });
     }
-    for (const ds of await this.all(`/studies/${uid}/instances`, { includefield: INSTANCE_FIELDS.join(',') })) {
+    for (const ds of await this.all(`/studies/${uid}/instances`, includeFields(INSTANCE_FIELDS))) {
       const seriesUid = seriesFromDataset(ds)?.seriesInstanceUid;
       const instance = instanceFromDataset(ds);
       if (seriesUid && instance) series.get(seriesUid)?.instances.push(instance);
     }
-    return { ...study, series: [...series.values()] };
+    const full = { ...study, series: [...series.values()] };
+    return this.withSequencesFromMetadata(full, studyResult);
+  }
+
+  /**
+   * Sequences a PACS may not return in QIDO answers (Orthanc 1.10 returns neither
+   * ProcedureCodeSequence nor OtherPatientIDsSequence from its index) are taken from one
+   * instance's WADO-RS metadata (PS3.18 §10.4.1.1.3) on the same DICOMweb root.
+   */
+  private async withSequencesFromMetadata(study: DicomStudy, studyResult: DicomJsonDataset): Promise<DicomStudy> {
+    const missing = !(TAG.ProcedureCodeSequence in studyResult) || !(TAG.OtherPatientIDsSequence in studyResult);
+    const first = study.series.find((s) => s.instances.length > 0);
+    if (!missing || !first) return study;
+    const path = ['studies', study.studyInstanceUid, 'series', first.seriesInstanceUid, 'instances', first.instances[0]!.sopInstanceUid]
+      .map(encodeURIComponent).join('/');
+    const [metadata] = await this.get(`/${path}/metadata`, []);
+    const fromInstance = metadata ? studyFromDataset(metadata) : undefined;
+    if (!fromInstance) return study;
+    return {
+      ...study,
+      procedureCodes: study.procedureCodes.length > 0 ? study.procedureCodes : fromInstance.procedureCodes,
+      patient: { ...study.patient, otherIds: study.patient.otherIds.length > 0 ? study.patient.otherIds : fromInstance.patient.otherIds },
+    };
   }
 }

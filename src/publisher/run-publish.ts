@@ -117,9 +117,11 @@ async function publishFromQido(args: PublishArgs, qidoUrl: string, deps: BatchPu
       watermark = laterDate(watermark, /^\d{8}$/.test(study.studyDate ?? '') ? study.studyDate : undefined);
       const fingerprint = studyFingerprint(study);
       if (source.studies[study.studyInstanceUid] === fingerprint) { summary.known++; continue; }
-      // Identity first: a study we would skip costs no series/instance queries.
+      // Identity first: a study we would skip costs no series/instance queries (unless the NHS
+      // number is in OtherPatientIDsSequence, which some PACS only give in instance metadata).
       const identity = resolveNhsNumber(study.patient, mapOptions.patientIdentity);
-      if ('skipped' in identity) {
+      const canDecideNow = mapOptions.patientIdentity.source === 'PatientID' || study.patient.otherIds.length > 0;
+      if ('skipped' in identity && canDecideNow) {
         summary.skip(identity.skipped);
         progress.log(`skipped study ${study.studyInstanceUid}: ${identity.skipped} (${identity.detail})`);
         continue;
