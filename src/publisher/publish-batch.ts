@@ -62,7 +62,7 @@ async function send(mapped: MappedStudy[], registry: RegistryClient, deps: Batch
       for (const m of mapped) await send([m], registry, deps, statuses);
       return;
     }
-    const reason = status !== undefined ? describeHttpFailure(err) : `${describeHttpFailure(err)}`;
+    const reason = describeHttpFailure(err);
     for (const m of mapped) {
       deps.summary.fail(reason, uidOf(m));
       statuses.set(uidOf(m), 'failed');
