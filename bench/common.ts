@@ -1,0 +1,114 @@
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testNhsNumbers } from '../src/registry/nhs-number';
+import type { Database } from '../src/store/database';
+import { openDatabase } from '../src/store/open';
+import { PgDatabase } from '../src/store/pg-database';
+
+/** The schema the benchmark owns on the shared PostgreSQL: dropped and recreated on a fresh seed. */
+export const BENCH_SCHEMA = 'bench';
+export const BENCH_AUDIENCE = 'urn:locus:bench';
+/** The parent mints tokens with this key; the server child trusts it (same directory, same key). */
+export const ISSUER_DIR = join(tmpdir(), 'locus-bench-issuer');
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface BenchOptions {
+  databaseUrl: string;
+  pointers: number;
+  patients: number;
+  reuse: boolean;
+  trusts: number;
+  bundleSize: number;
+  publishConcurrency: number;
+  loadSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  poolSize: number;
+  auditEvents: number;
+  publishDirStudies: number;
+  publishDirInstances: number;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got ${raw}`);
+  return n;
+}
+
+/** `--quick` is 50k pointers / 10k patients; `--reuse` keeps a schema already seeded at that scale. */
+export function benchOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const known = new Set(['--quick', '--reuse']);
+  const unknown = argv.filter((a) => !known.has(a));
+  if (unknown.length > 0) throw new Error(`unknown argument ${unknown.join(' ')} (use --quick and/or --reuse)`);
+  const quick = argv.includes('--quick');
+  const options: BenchOptions = {
+    databaseUrl: env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+    pointers: intEnv(env, 'BENCH_POINTERS', quick ? 50_000 : 1_000_000),
+    patients: intEnv(env, 'BENCH_PATIENTS', quick ? 10_000 : 200_000),
+    reuse: argv.includes('--reuse'),
+    trusts: intEnv(env, 'BENCH_TRUSTS', 15),
+    bundleSize: intEnv(env, 'BENCH_BUNDLE_SIZE', 500),
+    publishConcurrency: intEnv(env, 'BENCH_PUBLISH_CONCURRENCY', 4),
+    loadSeconds: intEnv(env, 'BENCH_LOAD_SECONDS', quick ? 10 : 20),
+    warmupSeconds: intEnv(env, 'BENCH_WARMUP_SECONDS', quick ? 2 : 3),
+    connections: intEnv(env, 'BENCH_CONNECTIONS', 32),
+    poolSize: intEnv(env, 'DATABASE_POOL_SIZE', 12),
+    auditEvents: intEnv(env, 'BENCH_AUDIT_EVENTS', quick ? 100_000 : 1_000_000),
+    publishDirStudies: intEnv(env, 'BENCH_PUBLISH_DIR_STUDIES', quick ? 200 : 2_000),
+    publishDirInstances: intEnv(env, 'BENCH_PUBLISH_DIR_INSTANCES', 10),
+  };
+  if (options.patients < 1 || options.pointers < options.patients) throw new Error('BENCH_POINTERS must be at least BENCH_PATIENTS (and both above zero)');
+  if (options.patients > 900_000) throw new Error('BENCH_PATIENTS is limited by the 999 test range of NHS numbers (at most 900,000)');
+  if (options.bundleSize < 1 || options.bundleSize > 1000) throw new Error('BENCH_BUNDLE_SIZE must be 1..1000 (a Bundle carries at most 1000 entries)');
+  if (options.trusts < 1 || options.trusts > 99) throw new Error('BENCH_TRUSTS must be 1..99');
+  return options;
+}
+
+/** The first `n` valid test NHS numbers, in order: seeding and load agree on them without storing a list. */
+export function benchPatients(n: number): string[] {
+  const out: string[] = [];
+  for (const nhs of testNhsNumbers()) {
+    if (out.length === n) break;
+    out.push(nhs);
+  }
+  return out;
+}
+
+/** Synthetic ODS codes of the benchmark's trusts: RB01, RB02, ... */
+export const trustOds = (i: number): string => `RB${String(i + 1).padStart(2, '0')}`;
+
+export async function dropAndCreateSchema(databaseUrl: string): Promise<void> {
+  const admin = new PgDatabase(databaseUrl, { max: 1 });
+  try {
+    await admin.exec(`drop schema if exists ${BENCH_SCHEMA} cascade; create schema ${BENCH_SCHEMA}`);
+  } finally {
+    await admin.close();
+  }
+}
+
+export async function schemaExists(databaseUrl: string): Promise<boolean> {
+  const admin = new PgDatabase(databaseUrl, { max: 1 });
+  try {
+    const r = await admin.query<{ n: number }>('select count(*)::int as n from pg_namespace where nspname = $1', [BENCH_SCHEMA]);
+    return (r.rows[0]?.n ?? 0) > 0;
+  } finally {
+    await admin.close();
+  }
+}
+
+/** The bench schema, migrated (openDatabase runs the migrations). */
+export function openBenchDatabase(databaseUrl: string, poolSize: number): Promise<Database> {
+  mkdirSync(ISSUER_DIR, { recursive: true });
+  return openDatabase({ databaseUrl, searchPath: BENCH_SCHEMA, poolSize });
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-GB', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}

@@ -1,0 +1,126 @@
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import type { DevIssuer } from '../src/access/dev-issuer';
+import { BENCH_AUDIENCE, log } from './common';
+import type { BenchOptions } from './common';
+import type { ChildReady } from './server-child';
+
+/** Patient-search load against a server in a child process (the load generator on the same box). */
+export interface LoadVariant {
+  name: string;
+  env: Record<string, string>;
+}
+
+export interface LoadResult {
+  variant: string;
+  requests: number;
+  perSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  errors: number;
+  non2xx: number;
+  meanBytes: number;
+}
+
+const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+
+async function startChild(o: BenchOptions, variant: LoadVariant): Promise<{ child: ChildProcess; url: string }> {
+  const execArgv = ['--require', 'tsx/cjs', ...(process.env.BENCH_CHILD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CHILD_CPU_PROF}`] : [])];
+  const child = fork(join(__dirname, 'server-child.ts'), [], {
+    execArgv,
+    // The server logs one line per request, as in service; the lines go nowhere here.
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, DATABASE_URL: o.databaseUrl, DATABASE_POOL_SIZE: String(o.poolSize), ...variant.env },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the bench server did not start within 60 s')), 60_000);
+    child.once('message', (m: ChildReady) => {
+      clearTimeout(timer);
+      resolve(m.url);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the bench server exited with code ${code} before it was ready`));
+    });
+  });
+  return { child, url };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function cannon(url: string, token: string, patients: readonly string[], connections: number, seconds: number): Promise<Omit<LoadResult, 'variant'>> {
+  // autocannon reports p97.5 and p99 but not p95: every response time is kept here instead.
+  const times: number[] = [];
+  let bytes = 0;
+  let done: (r: autocannon.Result) => void = () => undefined;
+  let failed: (e: unknown) => void = () => undefined;
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    done = resolve;
+    failed = reject;
+  });
+  const instance = autocannon({
+    url,
+    connections,
+    duration: seconds,
+    headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => {
+          const nhs = patients[Math.floor(Math.random() * patients.length)] as string;
+          return { ...req, path: `/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${nhs}`)}` };
+        },
+      },
+    ],
+  }, (err: unknown, result: autocannon.Result) => (err ? failed(err) : done(result)));
+  instance.on('response', (_client: unknown, _status: number, resBytes: number, responseTime: number) => {
+    times.push(responseTime);
+    bytes += resBytes;
+  });
+  const result = await finished;
+  const sorted = Float64Array.from(times).sort();
+  return {
+    requests: result.requests.total,
+    perSecond: result.requests.total / seconds,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? 0,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    meanBytes: times.length ? bytes / times.length : 0,
+  };
+}
+
+/** One variant: start its server, check one search answers 200, warm up, measure, stop. */
+export async function runLoad(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variant: LoadVariant): Promise<LoadResult> {
+  const { child, url } = await startChild(o, variant);
+  try {
+    const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
+    const probe = await fetch(`${url}/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${patients[0] as string}`)}`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await probe.json()) as { entry?: unknown[] };
+    if (probe.status !== 200 || !body.entry?.length) throw new Error(`a probe search answered HTTP ${probe.status} with ${body.entry?.length ?? 0} entries`);
+    if (o.warmupSeconds > 0) await cannon(url, token, patients, o.connections, o.warmupSeconds);
+    log(`load ${variant.name}: ${o.connections} connections for ${o.loadSeconds} s`);
+    const r = await cannon(url, token, patients, o.connections, o.loadSeconds);
+    return { variant: variant.name, ...r };
+  } finally {
+    await stopChild(child);
+  }
+}

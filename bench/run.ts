@@ -1,0 +1,159 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDevIssuer } from '../src/access/dev-issuer';
+import type { DevIssuer } from '../src/access/dev-issuer';
+import type { Config } from '../src/config';
+import { loadConfig } from '../src/config';
+import { createLogger } from '../src/log';
+import { startLocus } from '../src/server';
+import type { Locus } from '../src/server';
+import type { Database } from '../src/store/database';
+import { BENCH_AUDIENCE, ISSUER_DIR, benchOptions, benchPatients, dropAndCreateSchema, fmt, log, openBenchDatabase, schemaExists } from './common';
+import type { BenchOptions } from './common';
+import { runLoad } from './load';
+import type { LoadResult, LoadVariant } from './load';
+import { previousSeed, publishPointers, recordSeed, registerTrusts } from './seed';
+import type { SeedResult, Trust } from './seed';
+import { describeFigure, printLoad, printSummary, row } from './report';
+import type { SummaryRow } from './report';
+
+/**
+ * `npm run bench [-- --quick] [-- --reuse]`: prints figures, asserts nothing (DESIGN: benchmarks
+ * are scripts; tests never assert on time). See bench/README.md for what each figure means.
+ */
+async function startInProcess(o: BenchOptions, db: Database): Promise<{ locus: Locus; fhirBase: string; issuer: DevIssuer }> {
+  const base = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOCUS_LOG_LEVEL: 'silent', LOCUS_AUDIENCE: BENCH_AUDIENCE, DATABASE_URL: o.databaseUrl });
+  const issuer = await loadDevIssuer(ISSUER_DIR);
+  const config: Config = { ...base, trustedIssuers: [...base.trustedIssuers, issuer.trusted], devIssuer: false };
+  const locus = await startLocus(config, { db, logger: createLogger('silent') });
+  config.baseUrl = locus.url;
+  return { locus, fhirBase: `${locus.url}/fhir`, issuer };
+}
+
+async function seed(o: BenchOptions): Promise<{ db: Database; trusts: Trust[]; seeded?: SeedResult }> {
+  if (o.reuse && (await schemaExists(o.databaseUrl))) {
+    const db = await openBenchDatabase(o.databaseUrl, o.poolSize);
+    const trusts = await previousSeed(db, o);
+    if (trusts) {
+      log(`--reuse: schema bench already holds ${fmt(o.pointers)} pointers for ${fmt(o.patients)} patients; not seeding`);
+      return { db, trusts };
+    }
+    await db.close();
+    log('--reuse: the schema holds another scale; seeding again');
+  }
+  await dropAndCreateSchema(o.databaseUrl);
+  const db = await openBenchDatabase(o.databaseUrl, o.poolSize);
+  const { locus, fhirBase, issuer } = await startInProcess(o, db);
+  try {
+    const trusts = await registerTrusts(fhirBase, issuer, BENCH_AUDIENCE, o.trusts);
+    log(`registered ${trusts.length} trusts; publishing ${fmt(o.pointers)} pointers for ${fmt(o.patients)} patients in Bundles of ${o.bundleSize}, ${o.publishConcurrency} at a time`);
+    const seeded = await publishPointers(fhirBase, issuer, BENCH_AUDIENCE, o, benchPatients(o.patients), trusts);
+    await recordSeed(db, o, trusts);
+    return { db, trusts, seeded };
+  } finally {
+    await locus.close();
+  }
+}
+
+type Extra = Record<string, unknown>;
+
+function numberIn(value: unknown, keys: string[]): number | undefined {
+  if (typeof value === 'number') return value;
+  if (value && typeof value === 'object') {
+    for (const k of keys) {
+      const v = (value as Extra)[k];
+      if (typeof v === 'number') return v;
+    }
+  }
+  return undefined;
+}
+
+async function optionalFigures(o: BenchOptions, db: Database, trusts: Trust[]): Promise<SummaryRow[]> {
+  const rows: SummaryRow[] = [];
+  const auditFile = join(__dirname, 'audit.ts');
+  if (existsSync(auditFile)) {
+    const mod = (await import(auditFile)) as { benchAuditVerify?: (db: Database, n: number) => Promise<unknown> };
+    if (typeof mod.benchAuditVerify === 'function') {
+      log(`audit verify over ${fmt(o.auditEvents)} events (bench/audit.ts)`);
+      const r = await mod.benchAuditVerify(db, o.auditEvents);
+      console.log(`\naudit verify (bench/audit.ts, n = ${fmt(o.auditEvents)}): ${describeFigure(r)}`);
+      const perSecond = numberIn(r, ['perSecond', 'eventsPerSecond', 'rate']);
+      rows.push(row('audit verify (events/s)', perSecond, undefined, undefined));
+    }
+  } else {
+    console.log('\naudit verify: bench/audit.ts is not there yet; skipped');
+  }
+  const dirFile = join(__dirname, 'publish-dir.ts');
+  if (existsSync(dirFile)) {
+    const mod = (await import(dirFile)) as { benchPublishFromDir?: (a: { fhirBase: string; token: string; studies: number; instancesPerStudy: number }) => Promise<unknown> };
+    if (typeof mod.benchPublishFromDir === 'function') {
+      const { locus, fhirBase, issuer } = await startInProcess(o, db);
+      try {
+        const trust = trusts[0] as Trust;
+        const token = await issuer.mint({ org: trust.ods, role: 'publisher', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
+        log(`publish from a folder: ${fmt(o.publishDirStudies)} studies x ${o.publishDirInstances} instances (bench/publish-dir.ts)`);
+        const r = await mod.benchPublishFromDir({ fhirBase, token, studies: o.publishDirStudies, instancesPerStudy: o.publishDirInstances });
+        console.log(`\nlocus publish from-dir (bench/publish-dir.ts): ${describeFigure(r)}`);
+        rows.push(row('publish from-dir (studies/s)', numberIn(r, ['studiesPerSecond', 'perSecond', 'rate']), undefined, undefined));
+      } finally {
+        await locus.close();
+      }
+    }
+  } else {
+    console.log('publish from-dir: bench/publish-dir.ts is not there yet; skipped');
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const o = benchOptions(process.argv.slice(2), process.env);
+  const startedAt = Date.now();
+  console.log(`Locus benchmark: ${fmt(o.pointers)} pointers, ${fmt(o.patients)} patients, ${o.trusts} trusts; PostgreSQL schema bench; ${o.connections} connections x ${o.loadSeconds} s per load; server pool ${o.poolSize}`);
+  const { db, trusts, seeded } = await seed(o);
+  try {
+    const summary: SummaryRow[] = [];
+    if (seeded) {
+      console.log(`\npublish: ${fmt(seeded.pointers)} pointers in ${fmt(seeded.seconds, 1)} s = ${fmt(seeded.perSecond)} pointers/s (${seeded.bundles} Bundles, p50 ${fmt(seeded.bundleMsP50)} ms, max ${fmt(seeded.bundleMsMax)} ms per Bundle)`);
+      summary.push(row('publish (pointers/s)', seeded.perSecond, 5000, 'min'));
+    } else {
+      console.log('\npublish: not measured (--reuse kept the seeded schema)');
+    }
+    // Statistics as autovacuum would have them in service, not as a bulk load leaves them.
+    log('vacuum analyze');
+    for (const table of ['imaging_study', 'resource_version', 'audit_event']) await db.exec(`vacuum analyze ${table}`);
+    const issuer = await loadDevIssuer(ISSUER_DIR);
+    const patients = benchPatients(o.patients);
+    const loads: LoadResult[] = [];
+    const variants: LoadVariant[] = [
+      { name: 'default (audit on, network policy)', env: {} },
+      { name: 'audit off (LOCUS_AUDIT=false)', env: { LOCUS_AUDIT: 'false' } },
+      { name: 'allow-all policy', env: { LOCUS_BENCH_POLICY: 'allow-all' } },
+    ];
+    for (const variant of variants) {
+      const r = await runLoad(o, issuer, patients, variant);
+      printLoad(r);
+      loads.push(r);
+    }
+    const [audited, unaudited, allowAll] = loads as [LoadResult, LoadResult, LoadResult];
+    const auditRatio = audited.perSecond / unaudited.perSecond;
+    const policyOverhead = allowAll.perSecond / audited.perSecond - 1;
+    console.log(`\naudited / unaudited throughput: ${fmt(auditRatio * 100, 1)} %`);
+    console.log(`default policy overhead vs allow-all: ${fmt(policyOverhead * 100, 1)} % throughput, p99 ${fmt(audited.p99, 1)} vs ${fmt(allowAll.p99, 1)} ms`);
+    summary.push(
+      row('search throughput (req/s)', audited.perSecond, 1500, 'min'),
+      row('search p99 latency (ms)', audited.p99, 25, 'max'),
+      row('audited / unaudited (%)', auditRatio * 100, 75, 'min'),
+      row('policy overhead (%)', policyOverhead * 100, 10, 'max'),
+    );
+    summary.push(...(await optionalFigures(o, db, trusts)));
+    printSummary(summary);
+    console.log(`\ntotal time ${fmt((Date.now() - startedAt) / 1000)} s`);
+  } finally {
+    await db.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
