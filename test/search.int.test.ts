@@ -12,7 +12,7 @@ const ids = (res: request.Response): string[] => (res.body.entry ?? []).filter((
 
 beforeAll(async () => {
   s = await startTestServer();
-  net = await registerNetwork(s, [{ ods: 'RRK' }, { ods: 'RJE' }]);
+  net = await registerNetwork(s, [{ ods: 'RRK' }, { ods: 'RJE' }, { ods: 'RXK' }]);
   clinician = await s.tokenFor('RXK', 'clinician');
   const rrk = await s.tokenFor('RRK', 'publisher');
   const rje = await s.tokenFor('RJE', 'publisher');
@@ -175,6 +175,6 @@ describe('Organization and Endpoint search', () => {
     expect(ids(res)).toEqual([net.RJE!.endpointId]);
     const org = await get(s, clinician, '/fhir/Organization?identifier=https://fhir.nhs.uk/Id/ods-organization-code|RRK');
     expect(ids(org)).toEqual([net.RRK!.orgId]);
-    expect(ids(await get(s, clinician, '/fhir/Organization?name=trust'))).toHaveLength(2);
+    expect(ids(await get(s, clinician, '/fhir/Organization?name=trust'))).toHaveLength(3);
   });
 });

@@ -90,6 +90,7 @@ async function search(ctx: Ctx, params: [string, string][]): Promise<Reply> {
     defaultPageSize: config.defaultPageSize,
   });
   ctx.draft.patients.push(...r.patients);
+  if (r.withheld) ctx.draft.withheld = true;
   ctx.draft.entities.push(...r.returned.map((x) => ({ type: x.type, id: x.id, version: x.version })));
   return { status: 200, body: r.bundle };
 }

@@ -3,6 +3,7 @@ import { ENDPOINT_PROFILE, endpointSchema } from './endpoint';
 import { DOCUMENT_REFERENCE_PROFILE, documentReferenceSchema } from './document-reference';
 import { IMAGING_STUDY_PROFILE, imagingStudySchema } from './imaging-study';
 import { ORGANIZATION_PROFILE, organizationSchema } from './organization';
+import { CONSENT_PROFILE, consentSchema } from './consent';
 import type { SearchParamDef } from './search-params';
 import {
   dateParam,
@@ -24,7 +25,7 @@ import {
 } from './search-params';
 import { DCM_SYSTEM } from './codes';
 
-export type ResourceType = 'Organization' | 'Endpoint' | 'ImagingStudy' | 'DocumentReference';
+export type ResourceType = 'Organization' | 'Endpoint' | 'ImagingStudy' | 'DocumentReference' | 'Consent';
 export type TypeInteraction = 'read' | 'vread' | 'update' | 'delete' | 'history-instance' | 'create' | 'search-type';
 
 export interface SortDef {
@@ -174,7 +175,26 @@ export const endpointDef: ResourceTypeDef = {
   defaultSort: '_lastUpdated',
 };
 
-export const RESOURCE_TYPES: readonly ResourceTypeDef[] = [imagingStudyDef, documentReferenceDef, organizationDef, endpointDef];
+export const consentDef: ResourceTypeDef = {
+  type: 'Consent',
+  table: 'consent',
+  columns: [...COMMON, 'patient_nhs', 'custodian_ods', 'status', 'rules'],
+  profile: CONSENT_PROFILE,
+  schema: consentSchema,
+  pointer: false,
+  interactions: ALL_INTERACTIONS,
+  conditionalCreate: false,
+  conditionalUpdate: false,
+  searchParams: [
+    ...common('Consent'),
+    ...patientParams('Consent', 'patient'),
+    { name: 'status', type: 'token', expression: 'Consent.status', documentation: 'draft | proposed | active | rejected | inactive | entered-in-error', compile: tokenScalar('status', 'status', 'http://hl7.org/fhir/consent-state-codes') },
+  ],
+  sorts: [lastUpdatedSort],
+  defaultSort: '-_lastUpdated',
+};
+
+export const RESOURCE_TYPES: readonly ResourceTypeDef[] = [imagingStudyDef, documentReferenceDef, organizationDef, endpointDef, consentDef];
 
 export function resourceTypeDef(type: string): ResourceTypeDef | undefined {
   return RESOURCE_TYPES.find((d) => d.type === type);

@@ -32,6 +32,8 @@ export interface SearchResult {
   /** NHS numbers the caller searched for, matched or not. */
   patients: string[];
   total?: number;
+  /** Consent or sharing rules withheld results that break-glass could reveal. */
+  withheld?: boolean;
 }
 
 const CONTROL = new Set(['_count', '_sort', '_cursor', '_summary', '_include', '_total', '_format', '_pretty']);
@@ -224,9 +226,20 @@ async function finishPage(
   const dir = desc ? 'desc' : 'asc';
   const extraCols = def.pointer ? ', t.patient_nhs' : '';
   const includeCols = s.includeEndpoint ? ', t.endpoint_ids' : '';
-  const sql = `select t.id, t.version, t.resource, t.${sort.column} as sort_key${extraCols}${includeCols} from ${def.table} t where ${where.join(' and ')} order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
-  const r = await q.query<{ id: string; version: number; resource: string; sort_key: Date; patient_nhs?: string; endpoint_ids?: string[] }>(sql, b.params);
-  let rows = r.rows;
+  let sql = `select t.id, t.version, t.resource, t.${sort.column} as sort_key${extraCols}${includeCols} from ${def.table} t where ${where.join(' and ')} order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+  const revealable = def.pointer && s.patients.length > 0 ? req.policy.revealableByBreakGlass?.(req.principal, 'w', def.type as 'ImagingStudy', b, req.now ?? new Date()) : undefined;
+  if (revealable) {
+    // Same round trip: does break-glass reveal anything for this patient? (no count, no detail)
+    const patients = b.param(s.patients);
+    sql = `select p.*, h.withheld from (select exists (select 1 from ${def.table} w where w.patient_nhs = any(${patients}::text[]) and ${revealable}) as withheld) h
+      left join lateral (${sql}) p on true`;
+  }
+  const r = await q.query<{ id: string | null; version: number; resource: string; sort_key: Date; patient_nhs?: string; endpoint_ids?: string[]; withheld?: boolean }>(sql, b.params);
+  const withheld = r.rows[0]?.withheld === true;
+  if (withheld) {
+    warnings.push({ severity: 'warning', code: 'suppressed', diagnostics: 'Some results were withheld by consent or sharing rules; emergency (break-glass) access with a stated reason could reveal them.', spine: 'ACCESS_DENIED' });
+  }
+  let rows = r.rows.filter((row): row is typeof row & { id: string } => row.id !== null);
   const more = rows.length > s.count;
   if (more) rows = rows.slice(0, s.count);
   if (backwards) rows = rows.reverse();
@@ -253,6 +266,7 @@ async function finishPage(
     returned: rows.map((row) => ({ type: def.type, id: row.id, version: row.version, patient: row.patient_nhs })),
     patients: s.patients,
     total,
+    withheld,
   };
 }
 

@@ -218,6 +218,8 @@ function checkWriteAccess(p: Planned, principal: Principal, custodian: string | 
         throw forbidden(`organisation ${principal.organization} may not write pointers held by ${c}`, 'AUTHOR_CREDENTIALS_ERROR');
       }
     }
+  } else if (def.type === 'Consent') {
+    // Consents are recorded by any organisation granted a Consent scope (the patient's trust).
   } else if (principal.role !== 'admin' && principal.role !== 'system') {
     throw forbidden(`${def.type} is written by network administrators only`, 'ACCESS_DENIED_LEVEL');
   }

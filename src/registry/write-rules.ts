@@ -9,6 +9,8 @@ import type { ImagingStudyResource } from './imaging-study';
 import { imagingStudyColumns } from './imaging-study';
 import type { OrganizationResource } from './organization';
 import { organizationColumns } from './organization';
+import type { ConsentResource } from './consent';
+import { consentColumns } from './consent';
 import type { ResourceTypeDef } from './resource-types';
 import { profileError } from './validation';
 
@@ -121,6 +123,8 @@ export function buildColumns(def: ResourceTypeDef, resource: Record<string, unkn
       if (!orgId || !orgOds) throw profileError('Endpoint', 'managingOrganization', 'is not a registered Organization', 'INVALID_RESOURCE');
       return { ...endpointColumns(e, { id: orgId, ods: orgOds }) };
     }
+    case 'Consent':
+      return { ...consentColumns(resource as unknown as ConsentResource) };
     default:
       throw new Error(`no columns for ${def.type}`);
   }
