@@ -1,3 +1,6 @@
+import { auditVerifyCommand } from './audit/verify-command';
+import { runPublish } from './publisher';
+
 /** Commands other capabilities add to the CLI (publish, audit verify, ...). */
 export interface CommandExtension {
   /** `publish`, or `audit verify` for a sub-command. */
@@ -7,3 +10,11 @@ export interface CommandExtension {
 }
 
 export const commandExtensions: CommandExtension[] = [];
+commandExtensions.push(auditVerifyCommand());
+commandExtensions.push({
+  name: 'publish',
+  usage: 'publish --from-dir PATH | --from-qido URL [--since DATE] --org ODS ...   publish DICOM as pointers (see locus publish --help)',
+  run: async (args) => {
+    return runPublish(args, { stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdout.isTTY) });
+  },
+});
