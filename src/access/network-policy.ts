@@ -21,8 +21,15 @@ interface Bound {
   purpose: string;
 }
 
+/** Placeholders bound on first use only: PostgreSQL cannot type a parameter the SQL never uses. */
 function bind(principal: Principal, b: SqlBuilder, now: Date): Bound {
-  return { org: `${b.param(principal.organization)}::text`, now: `${b.param(now)}::timestamptz`, purpose: `${b.param(principal.purposeOfUse)}::text` };
+  const memo = new Map<string, string>();
+  const once = (key: string, make: () => string): string => memo.get(key) ?? (memo.set(key, make()).get(key) as string);
+  return {
+    get org() { return once('org', () => `${b.param(principal.organization)}::text`); },
+    get now() { return once('now', () => `${b.param(now)}::timestamptz`); },
+    get purpose() { return once('purpose', () => `${b.param(principal.purposeOfUse)}::text`); },
+  };
 }
 
 function network(alias: string, v: Bound): string {

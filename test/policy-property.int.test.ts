@@ -1,0 +1,97 @@
+import type { Principal } from '../src/access/principal';
+import { parseScopes } from '../src/access/principal';
+import { networkPolicy } from '../src/access/network-policy';
+import type { Agreement, PolicyPrincipal } from '../src/access/policy-rules';
+import { decide } from '../src/access/policy-rules';
+import type { DenyRule } from '../src/registry/consent';
+import type { OrganizationKind } from '../src/registry/organization';
+import { testNhsNumber } from '../src/registry/nhs-number';
+import type { Database } from '../src/store/database';
+import { SqlBuilder } from '../src/store/sql-builder';
+import { testDatabase } from './helpers/db';
+
+// A small deterministic generator (mulberry32) so a failure can be replayed.
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ORGS: { ods: string; kind: OrganizationKind }[] = [
+  { ods: 'RRK', kind: 'network-trust' },
+  { ods: 'RJE', kind: 'network-trust' },
+  { ods: 'RL4', kind: 'network-trust' },
+  { ods: 'XIP01', kind: 'independent-provider' },
+  { ods: 'W9Z01', kind: 'wales' },
+];
+const NOW = new Date('2026-06-01T12:00:00Z');
+const CATS = ['103693007', '721981007'];
+const PERIODS: [string | null, string | null][] = [[null, null], ['2026-01-01T00:00:00Z', null], ['2026-01-01T00:00:00Z', '2026-03-01T00:00:00Z'], ['2027-01-01T00:00:00Z', null]];
+
+let db: Database;
+let drop: () => Promise<void>;
+beforeAll(async () => {
+  ({ db, drop } = await testDatabase());
+  for (const o of ORGS) {
+    await db.query(`insert into organization (id, version, last_updated, ods, name_lower, kind, active, identifiers, resource) values ($1, 1, now(), $1, $1, $2, true, '{}', '{}')`, [o.ods, o.kind]);
+  }
+});
+afterAll(async () => drop());
+
+describe('the SQL policy predicate and the pure decision agree', () => {
+  it('when 60 random worlds of consents, agreements, labels and callers are generated, then both give the same answer for every pointer', async () => {
+    const random = rng(20261123);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+    let compared = 0;
+    for (let world = 0; world < 60; world++) {
+      await db.exec('delete from document_reference; delete from consent; delete from sharing_agreement;');
+      const agreements: Agreement[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [start, end] = pick(PERIODS);
+        const a: Agreement = { provider: pick(ORGS).ods, recipient: pick(ORGS).ods, categories: random() < 0.5 ? [] : [pick(CATS)], start: new Date(start ?? '2020-01-01T00:00:00Z'), end: end ? new Date(end) : null };
+        agreements.push(a);
+        await db.query('insert into sharing_agreement (id, provider_ods, recipient_ods, categories, period_start, period_end, description) values ($1, $2, $3, $4, $5, $6, $7)', [`a${i}`, a.provider, a.recipient, a.categories, a.start, a.end, 'generated']);
+      }
+      const patients = [testNhsNumber(1), testNhsNumber(2)];
+      const consents = new Map<string, DenyRule[]>();
+      for (const nhs of patients) {
+        const rules: DenyRule[] = random() < 0.5 ? [] : [{ orgs: random() < 0.5 ? [] : [pick(ORGS).ods], categories: random() < 0.5 ? [] : [pick(CATS)], start: pick(PERIODS)[0], end: pick(PERIODS)[1] }];
+        consents.set(nhs, rules);
+        await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ($1, 1, now(), $2, null, 'active', $3::jsonb, '{}')`, [`c${nhs}`, nhs, JSON.stringify(rules)]);
+      }
+      const pointers = Array.from({ length: 8 }, (_, i) => ({
+        id: `p${i}`,
+        custodian: pick(ORGS).ods,
+        nhs: pick(patients),
+        category: pick(CATS),
+        security: random() < 0.25 ? ['http://terminology.hl7.org/CodeSystem/v3-Confidentiality|R'] : [],
+      }));
+      for (const p of pointers) {
+        await db.query(
+          `insert into document_reference (id, version, last_updated, patient_nhs, custodian_ods, master_identifier, identifiers, types, categories, settings, date, status, related, modalities, security, resource)
+           values ($1, 1, now(), $2, $3, $1, '{}', '{}', $4, '{}', now(), 'current', '{}', '{}', $5, '{}')`,
+          [p.id, p.nhs, p.custodian, [`http://snomed.info/sct|${p.category}`], p.security],
+        );
+      }
+      for (const caller of ORGS) {
+        for (const breakGlass of [false, true]) {
+          const principal: Principal = { subject: 'u', issuer: 'i', organization: caller.ods, role: 'clinician', scopes: parseScopes('user/*.rs'), purposeOfUse: breakGlass ? 'ETREAT' : pick(['TREAT', 'TREAT', 'HRESCH']), ...(breakGlass ? { breakGlassReason: 'unconscious patient in ED' } : {}) };
+          const b = new SqlBuilder();
+          const where = networkPolicy().visible(principal, 't', 'DocumentReference', b, NOW);
+          const sqlVisible = new Set((await db.query<{ id: string }>(`select t.id from document_reference t where ${where}`, b.params)).rows.map((r) => r.id));
+          const pp: PolicyPrincipal = { org: caller.ods, orgKind: caller.kind, purposeOfUse: principal.purposeOfUse, breakGlass };
+          for (const p of pointers) {
+            const d = decide(pp, { custodian: p.custodian, custodianKind: ORGS.find((o) => o.ods === p.custodian)?.kind, category: p.category, security: p.security }, consents.get(p.nhs) ?? [], agreements, NOW);
+            expect({ world, caller: caller.ods, breakGlass, pointer: p, visible: sqlVisible.has(p.id) }).toEqual({ world, caller: caller.ods, breakGlass, pointer: p, visible: d === 'permit' });
+            compared++;
+          }
+        }
+      }
+    }
+    expect(compared).toBe(60 * ORGS.length * 2 * 8);
+  });
+});
