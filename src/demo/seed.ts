@@ -16,7 +16,7 @@ import {
 import { NHS_NUMBER_SYSTEM, testNhsNumber } from '../registry/nhs-number';
 import { ORGANIZATION_KIND_SYSTEM } from '../registry/organization';
 import type { OrganizationKind } from '../registry/organization';
-import { documentReferenceDef, endpointDef, imagingStudyDef, organizationDef } from '../registry/resource-types';
+import { consentDef, documentReferenceDef, endpointDef, imagingStudyDef, organizationDef } from '../registry/resource-types';
 import type { WriteRequest } from '../registry/write-engine';
 import { writeResources } from '../registry/write-engine';
 import type { Database } from '../store/database';
@@ -185,5 +185,48 @@ export async function seedDemo(db: Database): Promise<boolean> {
       ...mine.filter((s) => s.report).map((s) => ({ method: 'POST' as const, def: documentReferenceDef, resource: documentReference(s, true) })),
     ]);
   }
+  await seedPolicy(db, write);
   return true;
+}
+
+/** A patient's Consent (PCF style) denying sharing: to everyone (opt-out) or to named organisations. */
+export function aConsent(nhs: string, deniedOrgs: string[], recordedBy: string): Record<string, unknown> {
+  return {
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0', display: 'Patient Consent' }] }],
+    patient: { identifier: { system: NHS_NUMBER_SYSTEM, value: nhs } },
+    organization: [{ identifier: { system: ODS_SYSTEM, value: recordedBy } }],
+    provision: {
+      type: 'permit',
+      provision: [
+        {
+          type: 'deny',
+          ...(deniedOrgs.length > 0
+            ? { actor: deniedOrgs.map((ods) => ({ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { identifier: { system: ODS_SYSTEM, value: ods } } })) }
+            : {}),
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Demo policy data: an opted-out patient, a patient who denied RJE, a sharing agreement letting the
+ * independent provider see network pointers (studies and reports, from 2025), and none for the
+ * Welsh health board.
+ */
+async function seedPolicy(db: Database, write: (p: Principal, r: Omit<WriteRequest, 'at'>[]) => Promise<string[]>): Promise<void> {
+  await write(asOrg('RXK'), [
+    { method: 'POST', def: consentDef, resource: aConsent(DEMO_PATIENTS.optedOut, [], 'RXK') },
+    { method: 'POST', def: consentDef, resource: aConsent(DEMO_PATIENTS.denied, ['RJE'], 'RNA') },
+  ]);
+  for (const provider of DEMO_ORGANIZATIONS.filter((o) => o.kind === 'network-trust')) {
+    await db.query(
+      `insert into sharing_agreement (id, provider_ods, recipient_ods, categories, period_start, period_end, description)
+       values ($1, $2, 'XIP01', '{}', '2025-01-01T00:00:00Z', null, $3)`,
+      [`demo-${provider.ods}-XIP01`, provider.ods, `${provider.ods} shares imaging with Demo Independent Imaging for referred patients`],
+    );
+  }
 }
