@@ -1,0 +1,63 @@
+import { NHS_NUMBER_SYSTEM } from '../registry/nhs-number';
+
+/** An `audit_event` row as verification reads it. */
+export interface VerifyRow {
+  seq: number;
+  id: string;
+  chain_pos: number;
+  hash: Uint8Array;
+  resource: string;
+  recorded: Date;
+  patients: string[];
+  agent_ods: string | null;
+  agent_user: string | null;
+  action: string;
+  subtype: string;
+  outcome: string;
+  purpose: string | null;
+  break_glass: boolean;
+}
+
+interface StoredEvent {
+  id?: string;
+  recorded?: string;
+  action?: string;
+  outcome?: string;
+  subtype?: { code?: string }[];
+  meta?: { security?: { code?: string }[] };
+  purposeOfEvent?: { coding?: { code?: string }[] }[];
+  agent?: { type?: { coding?: { code?: string }[] }; who?: { identifier?: { value?: string } } }[];
+  entity?: { what?: { identifier?: { system?: string; value?: string } } }[];
+}
+
+function agentValue(e: StoredEvent, typeCode: string): string | undefined {
+  return e.agent?.find((a) => a.type?.coding?.[0]?.code === typeCode)?.who?.identifier?.value;
+}
+
+/**
+ * The hash covers the event text; reviews filter on the typed columns beside it. A column edited
+ * to hide an event from a search (say agent_user) is tampering too, so each column is compared
+ * with the value the writer derived from the same record (audit-store.ts, buildAuditEvent).
+ * Returns the first column that disagrees, or undefined.
+ */
+export function columnMismatch(row: VerifyRow): string | undefined {
+  let e: StoredEvent;
+  try {
+    e = JSON.parse(row.resource) as StoredEvent;
+  } catch {
+    return 'resource';
+  }
+  if (e.id !== row.id) return 'id';
+  if (!e.recorded || new Date(e.recorded).getTime() !== new Date(row.recorded).getTime()) return 'recorded';
+  if (e.action !== row.action) return 'action';
+  if (e.outcome !== row.outcome) return 'outcome';
+  if (e.subtype?.[0]?.code !== row.subtype) return 'subtype';
+  if ((e.purposeOfEvent?.[0]?.coding?.[0]?.code ?? null) !== row.purpose) return 'purpose';
+  if ((e.meta?.security?.some((s) => s.code === 'BTG') ?? false) !== row.break_glass) return 'break_glass';
+  // No user at all is written as the identifier value 'anonymous' (buildAuditEvent).
+  if ((row.agent_user ?? 'anonymous') !== agentValue(e, 'humanuser')) return 'agent_user';
+  if ((row.agent_ods || undefined) !== agentValue(e, 'PROV')) return 'agent_ods';
+  const patients = [...new Set((e.entity ?? []).flatMap((x) => (x.what?.identifier?.system === NHS_NUMBER_SYSTEM && x.what.identifier.value ? [x.what.identifier.value] : [])))];
+  if (patients.join(',') !== row.patients.join(',')) return 'patients';
+  return undefined;
+}
