@@ -8,6 +8,8 @@ import { PgDatabase } from '../src/store/pg-database';
 
 /** The schema the benchmark owns on the shared PostgreSQL: dropped and recreated on a fresh seed. */
 export const BENCH_SCHEMA = 'bench';
+/** `locus publish --from-dir` writes into its own schema so that it leaves the search data set as seeded. */
+export const PUBLISH_SCHEMA = 'bench_publish';
 export const BENCH_AUDIENCE = 'urn:locus:bench';
 /** The parent mints tokens with this key; the server child trusts it (same directory, same key). */
 export const ISSUER_DIR = join(tmpdir(), 'locus-bench-issuer');
@@ -24,6 +26,7 @@ export interface BenchOptions {
   loadSeconds: number;
   warmupSeconds: number;
   connections: number;
+  rounds: number;
   poolSize: number;
   auditEvents: number;
   publishDirStudies: number;
@@ -55,6 +58,7 @@ export function benchOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     loadSeconds: intEnv(env, 'BENCH_LOAD_SECONDS', quick ? 10 : 20),
     warmupSeconds: intEnv(env, 'BENCH_WARMUP_SECONDS', quick ? 2 : 3),
     connections: intEnv(env, 'BENCH_CONNECTIONS', 32),
+    rounds: Math.max(1, intEnv(env, 'BENCH_ROUNDS', 2)),
     poolSize: intEnv(env, 'DATABASE_POOL_SIZE', 12),
     auditEvents: intEnv(env, 'BENCH_AUDIT_EVENTS', quick ? 100_000 : 1_000_000),
     publishDirStudies: intEnv(env, 'BENCH_PUBLISH_DIR_STUDIES', quick ? 200 : 2_000),
@@ -80,10 +84,10 @@ export function benchPatients(n: number): string[] {
 /** Synthetic ODS codes of the benchmark's trusts: RB01, RB02, ... */
 export const trustOds = (i: number): string => `RB${String(i + 1).padStart(2, '0')}`;
 
-export async function dropAndCreateSchema(databaseUrl: string): Promise<void> {
+export async function dropAndCreateSchema(databaseUrl: string, schema = BENCH_SCHEMA): Promise<void> {
   const admin = new PgDatabase(databaseUrl, { max: 1 });
   try {
-    await admin.exec(`drop schema if exists ${BENCH_SCHEMA} cascade; create schema ${BENCH_SCHEMA}`);
+    await admin.exec(`drop schema if exists ${schema} cascade; create schema ${schema}`);
   } finally {
     await admin.close();
   }
@@ -100,9 +104,9 @@ export async function schemaExists(databaseUrl: string): Promise<boolean> {
 }
 
 /** The bench schema, migrated (openDatabase runs the migrations). */
-export function openBenchDatabase(databaseUrl: string, poolSize: number): Promise<Database> {
+export function openBenchDatabase(databaseUrl: string, poolSize: number, schema = BENCH_SCHEMA): Promise<Database> {
   mkdirSync(ISSUER_DIR, { recursive: true });
-  return openDatabase({ databaseUrl, searchPath: BENCH_SCHEMA, poolSize });
+  return openDatabase({ databaseUrl, searchPath: schema, poolSize });
 }
 
 export function fmt(n: number, digits = 0): string {

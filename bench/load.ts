@@ -24,6 +24,8 @@ export interface LoadResult {
   errors: number;
   non2xx: number;
   meanBytes: number;
+  /** req/s of each round, to show the spread. */
+  rounds: number[];
 }
 
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
@@ -64,7 +66,16 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function cannon(url: string, token: string, patients: readonly string[], connections: number, seconds: number): Promise<Omit<LoadResult, 'variant'>> {
+interface Sample {
+  seconds: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+  bytes: number;
+  times: number[];
+}
+
+async function cannon(url: string, token: string, patients: readonly string[], connections: number, seconds: number): Promise<Sample> {
   // autocannon reports p97.5 and p99 but not p95: every response time is kept here instead.
   const times: number[] = [];
   let bytes = 0;
@@ -74,42 +85,53 @@ async function cannon(url: string, token: string, patients: readonly string[], c
     done = resolve;
     failed = reject;
   });
-  const instance = autocannon({
-    url,
-    connections,
-    duration: seconds,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (req) => {
-          const nhs = patients[Math.floor(Math.random() * patients.length)] as string;
-          return { ...req, path: `/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${nhs}`)}` };
+  const instance = autocannon(
+    {
+      url,
+      connections,
+      duration: seconds,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
+      requests: [
+        {
+          method: 'GET',
+          setupRequest: (req) => {
+            const nhs = patients[Math.floor(Math.random() * patients.length)] as string;
+            return { ...req, path: `/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${nhs}`)}` };
+          },
         },
-      },
-    ],
-  }, (err: unknown, result: autocannon.Result) => (err ? failed(err) : done(result)));
+      ],
+    },
+    (err: unknown, result: autocannon.Result) => (err ? failed(err) : done(result)),
+  );
   instance.on('response', (_client: unknown, _status: number, resBytes: number, responseTime: number) => {
     times.push(responseTime);
     bytes += resBytes;
   });
   const result = await finished;
-  const sorted = Float64Array.from(times).sort();
+  return { seconds, requests: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx, bytes, times };
+}
+
+/** Rounds of one variant pooled: throughput over all measured seconds, percentiles over all responses. */
+export function pool(variant: string, samples: Sample[]): LoadResult {
+  const times = Float64Array.from(samples.flatMap((x) => x.times)).sort();
+  const requests = samples.reduce((n, x) => n + x.requests, 0);
   return {
-    requests: result.requests.total,
-    perSecond: result.requests.total / seconds,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    max: sorted[sorted.length - 1] ?? 0,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    meanBytes: times.length ? bytes / times.length : 0,
+    variant,
+    requests,
+    perSecond: requests / samples.reduce((n, x) => n + x.seconds, 0),
+    p50: percentile(times, 50),
+    p95: percentile(times, 95),
+    p99: percentile(times, 99),
+    max: times[times.length - 1] ?? 0,
+    errors: samples.reduce((n, x) => n + x.errors, 0),
+    non2xx: samples.reduce((n, x) => n + x.non2xx, 0),
+    meanBytes: times.length ? samples.reduce((n, x) => n + x.bytes, 0) / times.length : 0,
+    rounds: samples.map((x) => x.requests / x.seconds),
   };
 }
 
 /** One variant: start its server, check one search answers 200, warm up, measure, stop. */
-export async function runLoad(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variant: LoadVariant): Promise<LoadResult> {
+async function runOnce(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variant: LoadVariant, round: number): Promise<Sample> {
   const { child, url } = await startChild(o, variant);
   try {
     const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
@@ -117,10 +139,24 @@ export async function runLoad(o: BenchOptions, issuer: DevIssuer, patients: read
     const body = (await probe.json()) as { entry?: unknown[] };
     if (probe.status !== 200 || !body.entry?.length) throw new Error(`a probe search answered HTTP ${probe.status} with ${body.entry?.length ?? 0} entries`);
     if (o.warmupSeconds > 0) await cannon(url, token, patients, o.connections, o.warmupSeconds);
-    log(`load ${variant.name}: ${o.connections} connections for ${o.loadSeconds} s`);
+    log(`load ${variant.name}, round ${round}: ${o.connections} connections for ${o.loadSeconds} s`);
     const r = await cannon(url, token, patients, o.connections, o.loadSeconds);
-    return { variant: variant.name, ...r };
+    log(`  ${Math.round(r.requests / r.seconds)} req/s`);
+    return r;
   } finally {
     await stopChild(child);
   }
+}
+
+/**
+ * The variants interleaved over `rounds` (A B C A B C ...), each run on a fresh server: on a
+ * shared 2-core box a single run of each drifts with checkpoints and autovacuum, and interleaving
+ * spreads that drift over all variants instead of charging it to one.
+ */
+export async function runLoads(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variants: LoadVariant[]): Promise<LoadResult[]> {
+  const samples = variants.map((): Sample[] => []);
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const [i, v] of variants.entries()) samples[i]?.push(await runOnce(o, issuer, patients, v, round));
+  }
+  return variants.map((v, i) => pool(v.name, samples[i] ?? []));
 }

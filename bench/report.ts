@@ -21,7 +21,7 @@ function met(r: SummaryRow): string {
 export function printLoad(r: LoadResult): void {
   console.log(
     `\nsearch load, ${r.variant}: ${fmt(r.requests)} requests, ${fmt(r.perSecond)} req/s; latency p50 ${fmt(r.p50, 1)} ms, p95 ${fmt(r.p95, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms; ` +
-      `${fmt(r.meanBytes)} bytes per response; ${r.errors} errors, ${r.non2xx} non-2xx`,
+      `${fmt(r.meanBytes)} bytes per response; ${r.errors} errors, ${r.non2xx} non-2xx; rounds ${r.rounds.map((x) => fmt(x)).join(', ')} req/s`,
   );
 }
 
