@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { DEMO_PATIENTS } from '../src/demo/seed';
+import { DEMO_PATIENTS, aConsent } from '../src/demo/seed';
 import { startTestServer } from './helpers/server';
 import type { TestServer } from './helpers/server';
 import { get, post } from './helpers/fixtures';
@@ -104,7 +104,6 @@ describe('Consent resources', () => {
     const before = await get(s, token, `/fhir/ImagingStudy?patient.identifier=${DEMO_PATIENTS.shared}`);
     expect(before.body.entry.length).toBeGreaterThan(0);
     const writer = await s.tokenFor('RRK', 'publisher', { scope: 'system/Consent.cruds' });
-    const { aConsent } = await import('../src/demo/seed');
     const created = await post(s, writer, '/fhir/Consent', aConsent(DEMO_PATIENTS.shared, ['RL4'], 'RRK'));
     expect(created.status).toBe(201);
     const after = await get(s, token, `/fhir/ImagingStudy?patient.identifier=${DEMO_PATIENTS.shared}`);
@@ -117,7 +116,6 @@ describe('Consent resources', () => {
   });
 
   it('when a clinician without a Consent scope tries to write one, then 403', async () => {
-    const { aConsent } = await import('../src/demo/seed');
     const res = await post(s, await tokenOf('RJE', 'TREAT'), '/fhir/Consent', aConsent(DEMO_PATIENTS.shared, [], 'RJE'));
     expect(res.status).toBe(403);
   });
