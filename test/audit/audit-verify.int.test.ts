@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AuditRecord } from '../../src/audit/audit-event';
 import { buildAuditEvent } from '../../src/audit/audit-event';
 import { createAuditWriter } from '../../src/audit/audit-store';
@@ -6,6 +10,8 @@ import { chainHash, verifyAuditTrail } from '../../src/audit/verify';
 import type { VerifyResult } from '../../src/audit/verify';
 import { auditVerifyCommand } from '../../src/audit/verify-command';
 import type { Database, Queryable } from '../../src/store/database';
+import { openDatabase } from '../../src/store/open';
+import { PgDatabase } from '../../src/store/pg-database';
 import { testDatabase } from '../helpers/db';
 import { patient } from '../helpers/fixtures';
 import type { Principal } from '../../src/access/principal';
@@ -219,12 +225,6 @@ describe('locus audit verify', () => {
 
 describe('npx locus audit verify, as a process', () => {
   it('when run against a database, then OK and exit 0; after an edit, the break and exit 1', async () => {
-    const { execFile } = await import('node:child_process');
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { openDatabase } = await import('../../src/store/open');
-    const { PgDatabase } = await import('../../src/store/pg-database');
     const url = process.env.DATABASE_URL;
     const dir = mkdtempSync(join(tmpdir(), 'locus-verify-'));
     const schema = `v_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
