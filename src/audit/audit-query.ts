@@ -198,7 +198,8 @@ export function parseAuditQuery(params: [string, string][], o: AuditQueryOptions
     }
     const def = AUDIT_PARAMS.find((p) => p.name === key);
     if (!def) throw badRequest(`unknown or unsupported search parameter ${key.slice(0, 64)} for AuditEvent`, key.slice(0, 64));
-    const values = value.split(',').map((v) => v.trim());
+    // R4 search §3.1.1.4.5 (escaping): `\,` is a comma inside a value, not a separator.
+    const values = value.split(/(?<!\\),/).map((v) => v.replace(/\\([,$|\\])/g, '$1').trim());
     if (values.some((v) => v === '')) throw badRequest(`search parameter ${key} has an empty value`, key);
     out.where.push(def.compile(values, out.b, out.patients));
     out.kept.push([key, value]);
