@@ -65,7 +65,7 @@ const INSERT = `insert into audit_event (id, recorded, chain, chain_pos, hash, p
          action text, subtype text, outcome text, purpose text, break_glass boolean, resource text)
    order by chain, chain_pos`;
 
-async function appendBatch(tx: Queryable, from: number, count: number, start: number): Promise<void> {
+async function appendBatch(tx: Queryable, from: number, count: number, start: number, perDay: number): Promise<void> {
   // Lock every head for the batch, so a live writer waits rather than forking a chain.
   const heads = await tx.query<{ chain: number; pos: number; head: Uint8Array }>('select chain, pos, head from audit_chain order by chain for update');
   const state = heads.rows.map((h): { chain: number; pos: number; head: Buffer } => ({ chain: h.chain, pos: Number(h.pos), head: Buffer.from(h.head) }));
@@ -73,8 +73,8 @@ async function appendBatch(tx: Queryable, from: number, count: number, start: nu
   for (let i = from; i < from + count; i++) {
     const s = state[i % state.length] as (typeof state)[number];
     const r = syntheticRecord(i);
-    // A day of events per 10,000, ending now, so the review page's chart has a shape.
-    const recorded = new Date(start + (i - from) + Math.floor(i / 10_000) * 86_400_000);
+    // `perDay` events a day, ending today, so the review page's chart has a shape.
+    const recorded = new Date(start + (i % perDay) * Math.floor(80_000_000 / perDay) + Math.floor(i / perDay) * 86_400_000);
     const id = randomUUID();
     const text = JSON.stringify(buildAuditEvent(r, recorded, id));
     s.head = chainHash(s.head, text);
@@ -104,12 +104,14 @@ async function appendBatch(tx: Queryable, from: number, count: number, start: nu
 }
 
 /** Appends n synthetic events with valid hash chains, in batches of 5,000 (one transaction each). */
-export async function insertSyntheticAuditEvents(db: Database, n: number, onProgress?: (done: number) => void): Promise<void> {
-  const start = Date.now() - Math.ceil(n / 10_000) * 86_400_000;
+export async function insertSyntheticAuditEvents(db: Database, n: number, options: { perDay?: number; onProgress?(done: number): void } = {}): Promise<void> {
+  const perDay = options.perDay ?? 10_000;
+  const today = new Date();
+  const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - (Math.ceil(n / perDay) - 1) * 86_400_000;
   for (let done = 0; done < n; done += BATCH) {
     const count = Math.min(BATCH, n - done);
-    await db.transaction((tx) => appendBatch(tx, done, count, start));
-    onProgress?.(done + count);
+    await db.transaction((tx) => appendBatch(tx, done, count, start, perDay));
+    options.onProgress?.(done + count);
   }
 }
 

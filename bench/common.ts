@@ -10,6 +10,8 @@ import { PgDatabase } from '../src/store/pg-database';
 export const BENCH_SCHEMA = 'bench';
 /** `locus publish --from-dir` writes into its own schema so that it leaves the search data set as seeded. */
 export const PUBLISH_SCHEMA = 'bench_publish';
+/** bench/audit.ts appends its synthetic events here, so repeated runs verify exactly n and leave `bench` alone. */
+export const AUDIT_SCHEMA = 'bench_audit';
 export const BENCH_AUDIENCE = 'urn:locus:bench';
 /** The parent mints tokens with this key; the server child trusts it (same directory, same key). */
 export const ISSUER_DIR = join(tmpdir(), 'locus-bench-issuer');

@@ -8,7 +8,7 @@ import { createLogger } from '../src/log';
 import { startLocus } from '../src/server';
 import type { Locus } from '../src/server';
 import type { Database } from '../src/store/database';
-import { BENCH_AUDIENCE, ISSUER_DIR, PUBLISH_SCHEMA, benchOptions, benchPatients, dropAndCreateSchema, fmt, log, openBenchDatabase, schemaExists } from './common';
+import { AUDIT_SCHEMA, BENCH_AUDIENCE, ISSUER_DIR, PUBLISH_SCHEMA, benchOptions, benchPatients, dropAndCreateSchema, fmt, log, openBenchDatabase, schemaExists } from './common';
 import type { BenchOptions } from './common';
 import { runLoads } from './load';
 import type { LoadResult, LoadVariant } from './load';
@@ -103,18 +103,25 @@ function numberIn(value: unknown, keys: string[]): number | undefined {
   return undefined;
 }
 
-async function optionalFigures(o: BenchOptions, db: Database): Promise<SummaryRow[]> {
+async function auditFigure(o: BenchOptions, bench: (db: Database, n: number) => Promise<unknown>): Promise<SummaryRow> {
+  await dropAndCreateSchema(o.databaseUrl, AUDIT_SCHEMA);
+  const db = await openBenchDatabase(o.databaseUrl, o.poolSize, AUDIT_SCHEMA);
+  try {
+    log(`audit trail: append and verify ${fmt(o.auditEvents)} events (bench/audit.ts)`);
+    const r = await bench(db, o.auditEvents);
+    console.log(`\naudit verify (bench/audit.ts, n = ${fmt(o.auditEvents)}): ${describeFigure(r)}`);
+    return row('audit verify (events/s)', numberIn(r, ['eventsPerSecond', 'perSecond', 'rate']), undefined, undefined);
+  } finally {
+    await db.close();
+  }
+}
+
+async function optionalFigures(o: BenchOptions): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
   const auditFile = join(__dirname, 'audit.ts');
   if (existsSync(auditFile)) {
     const mod = (await import(auditFile)) as { benchAuditVerify?: (db: Database, n: number) => Promise<unknown> };
-    if (typeof mod.benchAuditVerify === 'function') {
-      log(`audit verify over ${fmt(o.auditEvents)} events (bench/audit.ts)`);
-      const r = await mod.benchAuditVerify(db, o.auditEvents);
-      console.log(`\naudit verify (bench/audit.ts, n = ${fmt(o.auditEvents)}): ${describeFigure(r)}`);
-      const perSecond = numberIn(r, ['perSecond', 'eventsPerSecond', 'rate']);
-      rows.push(row('audit verify (events/s)', perSecond, undefined, undefined));
-    }
+    if (typeof mod.benchAuditVerify === 'function') rows.push(await auditFigure(o, mod.benchAuditVerify));
   } else {
     console.log('\naudit verify: bench/audit.ts is not there yet; skipped');
   }
@@ -166,7 +173,7 @@ async function main(): Promise<void> {
       row('audited / unaudited (%)', auditRatio * 100, 75, 'min'),
       row('policy overhead (%)', policyOverhead * 100, 10, 'max'),
     );
-    summary.push(...(await optionalFigures(o, db)));
+    summary.push(...(await optionalFigures(o)));
     printSummary(summary);
     console.log(`\ntotal time ${fmt((Date.now() - startedAt) / 1000)} s`);
   } finally {
