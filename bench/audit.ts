@@ -73,7 +73,7 @@ async function appendBatch(tx: Queryable, from: number, count: number, start: nu
   for (let i = from; i < from + count; i++) {
     const s = state[i % state.length] as (typeof state)[number];
     const r = syntheticRecord(i);
-    // `perDay` events a day, ending today, so the review page's chart has a shape.
+    // `perDay` events a day, ending yesterday, so the review page's chart has a shape.
     const recorded = new Date(start + (i % perDay) * Math.floor(80_000_000 / perDay) + Math.floor(i / perDay) * 86_400_000);
     const id = randomUUID();
     const text = JSON.stringify(buildAuditEvent(r, recorded, id));
@@ -107,7 +107,8 @@ async function appendBatch(tx: Queryable, from: number, count: number, start: nu
 export async function insertSyntheticAuditEvents(db: Database, n: number, options: { perDay?: number; onProgress?(done: number): void } = {}): Promise<void> {
   const perDay = options.perDay ?? 10_000;
   const today = new Date();
-  const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - (Math.ceil(n / perDay) - 1) * 86_400_000;
+  // Whole past days, ending yesterday (UTC): nothing is recorded in the future.
+  const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - Math.ceil(n / perDay) * 86_400_000;
   for (let done = 0; done < n; done += BATCH) {
     const count = Math.min(BATCH, n - done);
     await db.transaction((tx) => appendBatch(tx, done, count, start, perDay));
