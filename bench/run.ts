@@ -19,7 +19,7 @@ import type { SummaryRow } from './report';
 
 /**
  * `npm run bench [-- --quick] [-- --reuse]`: prints figures, asserts nothing (DESIGN: benchmarks
- * are scripts; tests never assert on time). See bench/README.md for what each figure means.
+ * are scripts; tests never assert on time). bench/README.md says what each figure means.
  */
 async function startInProcess(o: BenchOptions, db: Database): Promise<{ locus: Locus; fhirBase: string; issuer: DevIssuer }> {
   const base = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOCUS_LOG_LEVEL: 'silent', LOCUS_AUDIENCE: BENCH_AUDIENCE, DATABASE_URL: o.databaseUrl });

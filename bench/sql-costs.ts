@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { networkPolicy } from '../src/access/network-policy';
+import { allowAllPolicy } from '../src/access/policy';
+import type { PointerPolicy } from '../src/access/policy';
+import type { Principal } from '../src/access/principal';
+import { ROLE_SCOPES, parseScopes } from '../src/access/principal';
+import { createAuditWriter } from '../src/audit/audit-store';
+import { imagingStudyDef } from '../src/registry/resource-types';
+import { searchResources } from '../src/registry/search';
+import type { Queryable, QueryResult, SqlValue } from '../src/store/database';
+import { BENCH_SCHEMA, DEFAULT_DATABASE_URL, benchPatients, fmt } from './common';
+
+/**
+ * `npx tsx bench/sql-costs.ts`: the database side of one patient search and one AuditEvent, on
+ * the schema `npm run bench` seeded, one connection, sequential (no contention). Prints the
+ * search statement's cost under each plan-cache mode with the network and allow-all policies,
+ * its EXPLAIN ANALYZE, and the audit insert's cost with and without a durable commit.
+ */
+const N = Number(process.env.SQL_COSTS_N ?? 2000);
+const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+
+const principal: Principal = {
+  subject: 'bench-clinician',
+  issuer: 'urn:locus:dev-issuer',
+  organization: 'RB01',
+  role: 'clinician',
+  scopes: parseScopes(ROLE_SCOPES.clinician),
+  purposeOfUse: 'TREAT',
+};
+
+async function connect(options: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, options: `-c search_path=${BENCH_SCHEMA} ${options}` });
+  await client.connect();
+  return client;
+}
+
+function queryable(client: pg.Client): Queryable {
+  return {
+    async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {
+      const r = await client.query({ name: `s_${sql.length}_${sql.slice(0, 20).replace(/\W/g, '')}`, text: sql, values: params as unknown[] | undefined });
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    },
+  };
+}
+
+async function searchCost(policy: PointerPolicy, mode: string, patients: string[]): Promise<number> {
+  const client = await connect(`-c plan_cache_mode=${mode}`);
+  const q = queryable(client);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) {
+    const nhs = patients[(i * 7919) % patients.length] as string;
+    await searchResources(q, { def: imagingStudyDef, params: [['patient.identifier', `${NHS}|${nhs}`]], strict: false, principal, policy, fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20 });
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6 / N;
+  await client.end();
+  return ms;
+}
+
+async function explain(patients: string[]): Promise<void> {
+  const client = await connect('');
+  let captured: { sql: string; params: readonly SqlValue[] } | undefined;
+  const q: Queryable = { query: async (sql, params) => { captured = { sql, params: params ?? [] }; return { rows: [], rowCount: 0 }; } };
+  await searchResources(q, { def: imagingStudyDef, params: [['patient.identifier', `${NHS}|${patients[0] as string}`]], strict: false, principal, policy: networkPolicy(), fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20 });
+  const c = captured as { sql: string; params: readonly SqlValue[] };
+  const r = await client.query(`explain (analyze, buffers) ${c.sql}`, c.params as unknown[]);
+  console.log(`\nEXPLAIN ANALYZE, network policy (custom plan):\n${r.rows.map((x: Record<string, string>) => `  ${x['QUERY PLAN']}`).join('\n')}`);
+  await client.end();
+}
+
+async function auditCost(synchronousCommit: 'on' | 'off'): Promise<number> {
+  const client = await connect(`-c synchronous_commit=${synchronousCommit}`);
+  const q = queryable(client);
+  const writer = createAuditWriter(true);
+  const entities = Array.from({ length: 5 }, () => ({ type: 'ImagingStudy', id: randomUUID(), version: 1 }));
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) {
+    await writer.write(q, { requestId: randomUUID(), subtype: 'search-type', action: 'E', outcome: '0', principal, clientIp: '127.0.0.1', patients: ['9990000018'], entities, query: `patient.identifier=${NHS}|9990000018`, resourceType: 'ImagingStudy' });
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6 / N;
+  await client.end();
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const patients = benchPatients(Number(process.env.BENCH_PATIENTS ?? 10_000));
+  console.log(`database cost per statement, ${fmt(N)} sequential executions on one connection (schema ${BENCH_SCHEMA}):`);
+  for (const [name, policy] of [['network policy', networkPolicy()], ['allow-all policy', allowAllPolicy]] as const) {
+    for (const mode of ['auto', 'force_custom_plan', 'force_generic_plan']) {
+      console.log(`  patient search, ${name}, plan_cache_mode=${mode}: ${fmt(await searchCost(policy, mode, patients), 3)} ms`);
+    }
+  }
+  console.log(`  AuditEvent insert (chain update + insert + commit), synchronous_commit=on: ${fmt(await auditCost('on'), 3)} ms`);
+  console.log(`  AuditEvent insert, synchronous_commit=off: ${fmt(await auditCost('off'), 3)} ms`);
+  await explain(patients);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`sql-costs: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
