@@ -2,6 +2,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Queryable } from '../store/database';
 import type { AuditRecord } from './audit-event';
 import { buildAuditEvent, isBreakGlassRecord } from './audit-event';
+import type { EventRow } from './audit-group';
+import { groupAppender } from './audit-group';
 
 /** Independent hash chains: a request locks one chain's head for one statement, so requests rarely queue. */
 export const AUDIT_CHAINS = 16;
@@ -23,7 +25,39 @@ const INSERT = `with h as (
   insert into audit_event (id, recorded, chain, chain_pos, hash, patients, agent_ods, agent_user, action, subtype, outcome, purpose, break_glass, resource)
   select $3, $4::timestamptz, $2, h.pos, h.head, $5::text[], $6, $7, $8, $9, $10, $11, $12, $1::text from h`;
 
+/**
+ * Picks a chain no other write of this process is appending to, starting at a random one: a
+ * chain's head row stays locked until the inserting transaction has committed (WAL flushed), so
+ * two requests on one chain would queue behind each other's fsync. Other API nodes still pick at
+ * random, and then only briefly wait.
+ */
+function chainPicker(): { take(): number; release(chain: number): void } {
+  const inFlight = new Array<number>(AUDIT_CHAINS).fill(0);
+  return {
+    take() {
+      const start = randomInt(AUDIT_CHAINS);
+      let best = start;
+      for (let k = 1; k < AUDIT_CHAINS && inFlight[best] !== 0; k++) {
+        const c = (start + k) % AUDIT_CHAINS;
+        if ((inFlight[c] as number) < (inFlight[best] as number)) best = c;
+      }
+      inFlight[best] = (inFlight[best] as number) + 1;
+      return best;
+    },
+    release(chain) {
+      inFlight[chain] = (inFlight[chain] as number) - 1;
+    },
+  };
+}
+
+/** Writes outside a transaction (a Database, not a transaction's Queryable) can be grouped. */
+function isDatabase(q: Queryable): boolean {
+  return typeof (q as { transaction?: unknown }).transaction === 'function';
+}
+
 export function createAuditWriter(enabled: boolean): AuditWriter {
+  const chains = chainPicker();
+  const appenders = new WeakMap<Queryable, (row: EventRow) => Promise<void>>();
   return {
     enabled,
     async write(q: Queryable, record: AuditRecord): Promise<void> {
@@ -32,20 +66,58 @@ export function createAuditWriter(enabled: boolean): AuditWriter {
       const id = randomUUID();
       const text = JSON.stringify(buildAuditEvent(record, recorded, id));
       const subtype = record.subtype === 'operation' ? (record.operation ?? 'operation') : record.subtype;
-      await q.query(INSERT, [
-        text,
-        randomInt(AUDIT_CHAINS),
-        id,
-        recorded,
-        [...new Set(record.patients)],
-        record.principal?.organization ?? record.claimed?.organization ?? null,
-        record.principal?.subject ?? record.claimed?.subject ?? null,
-        record.action,
-        subtype,
-        record.outcome,
-        record.principal?.purposeOfUse ?? null,
-        isBreakGlassRecord(record),
-      ]);
+      if (isDatabase(q)) {
+        let append = appenders.get(q);
+        if (!append) {
+          append = groupAppender(q, chains, GROUP_PARALLEL);
+          appenders.set(q, append);
+        }
+        await append(eventRow(text, id, recorded, subtype, record));
+        return;
+      }
+      // Inside a write transaction: the event commits (or not) with the pointer change.
+      const chain = chains.take();
+      try {
+        await insertEvent(q, chain, text, id, recorded, subtype, record);
+      } finally {
+        chains.release(chain);
+      }
     },
   };
+}
+
+/** Statements in flight at once for grouped writes (each holds one chain and one connection). */
+const GROUP_PARALLEL = 4;
+
+function eventRow(text: string, id: string, recorded: Date, subtype: string, record: AuditRecord): EventRow {
+  return {
+    id,
+    recorded: recorded.toISOString(),
+    patients: [...new Set(record.patients)],
+    agent_ods: record.principal?.organization ?? record.claimed?.organization ?? null,
+    agent_user: record.principal?.subject ?? record.claimed?.subject ?? null,
+    action: record.action,
+    subtype,
+    outcome: record.outcome,
+    purpose: record.principal?.purposeOfUse ?? null,
+    break_glass: isBreakGlassRecord(record),
+    resource: text,
+  };
+}
+
+function insertEvent(q: Queryable, chain: number, text: string, id: string, recorded: Date, subtype: string, record: AuditRecord): Promise<unknown> {
+  return q.query(INSERT, [
+    text,
+    chain,
+    id,
+    recorded,
+    [...new Set(record.patients)],
+    record.principal?.organization ?? record.claimed?.organization ?? null,
+    record.principal?.subject ?? record.claimed?.subject ?? null,
+    record.action,
+    subtype,
+    record.outcome,
+    record.principal?.purposeOfUse ?? null,
+    isBreakGlassRecord(record),
+  ]);
 }

@@ -9,7 +9,7 @@ import { createAuditWriter } from '../../src/audit/audit-store';
 import { chainHash, verifyAuditTrail } from '../../src/audit/verify';
 import type { VerifyResult } from '../../src/audit/verify';
 import { auditVerifyCommand } from '../../src/audit/verify-command';
-import type { Database, Queryable } from '../../src/store/database';
+import type { Database, Queryable, SqlValue } from '../../src/store/database';
 import { openDatabase } from '../../src/store/open';
 import { PgDatabase } from '../../src/store/pg-database';
 import { testDatabase } from '../helpers/db';
@@ -268,4 +268,21 @@ describe('npx locus audit verify, as a process', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('grouped appends under concurrency', () => {
+  it('when 300 reads are audited at once, then they share statements, every chain stays valid and seq rises along each chain', async () => {
+    const writer = createAuditWriter(true);
+    let statements = 0;
+    const counting = Object.assign(Object.create(Object.getPrototypeOf(db)) as Database, db, {
+      query: (sql: string, params?: readonly SqlValue[]) => {
+        statements++;
+        return db.query(sql, params);
+      },
+    });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.write(counting, record(1000 + i))));
+    expect(statements).toBeLessThan(300);
+    const r = await verifyAuditTrail(db);
+    expect(r).toMatchObject({ ok: true, events: EVENTS + 300 });
+  });
 });
