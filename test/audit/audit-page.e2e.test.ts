@@ -11,6 +11,10 @@ let s: TestServer;
 let browser: Browser;
 const P = patient(601);
 const OUT = join(__dirname, '../../test-output');
+/** The browser's window, as far as these checks need it (the project's lib has no DOM types). */
+interface Css {
+  getComputedStyle(el: unknown): { backgroundColor: string };
+}
 
 beforeAll(async () => {
   s = await startTestServer();
@@ -46,7 +50,7 @@ describe('the audit review page in a browser without JavaScript', () => {
       await page.waitForSelector('h1:has-text("Audit events")');
       expect(await page.textContent('.locus-who')).toContain('Iris Auditor (X26)');
       // nhsuk-frontend's stylesheet is applied: the header is NHS blue.
-      expect(await page.locator('header.nhsuk-header').evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(0, 94, 184)');
+      expect(await page.locator('header.nhsuk-header').evaluate((el) => (globalThis as unknown as Css).getComputedStyle(el).backgroundColor)).toBe('rgb(0, 94, 184)');
       expect(await page.locator('table.locus-results tbody tr').count()).toBe(25);
       expect(await page.locator('figure.locus-chart svg rect').count()).toBeGreaterThan(15);
       expect(await page.locator('td.locus-user', { hasText: '<img src=x onerror=alert(1)>' }).count()).toBe(1);
@@ -59,7 +63,7 @@ describe('the audit review page in a browser without JavaScript', () => {
       expect(n).toBeGreaterThanOrEqual(1);
       expect(await page.locator('table.locus-results tbody tr.locus-break-glass').count()).toBe(n);
       expect(await page.locator('tr.locus-break-glass', { hasText: 'dr.emergency' }).locator('.nhsuk-tag--red').textContent()).toBe('Break-glass');
-      expect(await page.locator('tr.locus-break-glass').first().evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(253, 232, 230)');
+      expect(await page.locator('tr.locus-break-glass').first().evaluate((el) => (globalThis as unknown as Css).getComputedStyle(el).backgroundColor)).toBe('rgb(253, 232, 230)');
 
       const download = page.waitForEvent('download');
       await page.click('#export-csv');
