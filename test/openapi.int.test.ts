@@ -127,7 +127,7 @@ describe('the path matcher and the validator', () => {
 
   it('when a pointer lacks a profile-required element, then its schema rejects it', () => {
     const validate = ajv.getSchema(`${BASE}ImagingStudy`) as ValidateFunction;
-    const study = { ...aStudy({ endpointId: 'e1' }), id: 'x', meta: { versionId: '1', lastUpdated: '2024-05-01T10:00:00.000Z' } };
+    const study: Record<string, unknown> = { ...aStudy({ endpointId: 'e1' }), id: 'x', meta: { versionId: '1', lastUpdated: '2024-05-01T10:00:00.000Z' } };
     expect(validate(study)).toBe(true);
     const { subject: _subject, ...noSubject } = study;
     expect(validate(noSubject)).toBe(false);
