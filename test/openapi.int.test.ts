@@ -77,9 +77,10 @@ function conform(method: string, url: string, res: request.Response): Json {
     validate = ajv.compile(rewriteRefs(schema) as Json);
     validators.set(key, validate);
   }
-  const body = JSON.parse(res.text) as Json;
+  // Exports (CSV, NDJSON) are declared as strings: the raw text is what is validated.
+  const body = /[/+]json$/.test(mediaType) ? (JSON.parse(res.text) as Json) : res.text;
   if (!validate(body)) throw new Error(`${key}: body does not match the schema: ${ajv.errorsText(validate.errors, { separator: '\n  ' })}`);
-  return body;
+  return typeof body === 'string' ? { text: body } : body;
 }
 
 let s: TestServer;
@@ -88,6 +89,7 @@ let publisher: string;
 let other: string;
 let clinician: string;
 let admin: string;
+let auditor: string;
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 interface CallOptions { token?: string; body?: unknown; headers?: Record<string, string>; form?: string }
@@ -112,6 +114,7 @@ beforeAll(async () => {
   other = await s.tokenFor('RJE', 'publisher');
   clinician = await s.tokenFor('RJE', 'clinician');
   admin = await s.tokenFor('ADMIN', 'admin');
+  auditor = await s.tokenFor('RRK', 'auditor');
 });
 afterAll(async () => s.close());
 
@@ -122,6 +125,9 @@ describe('the path matcher and the validator', () => {
     expect(templateOf('/fhir/ImagingStudy/_search')).toBe('/fhir/{type}/_search');
     expect(templateOf('/fhir/ImagingStudy/abc')).toBe('/fhir/{type}/{id}');
     expect(templateOf('/fhir/ImagingStudy/abc/_history/2')).toBe('/fhir/{type}/{id}/_history/{vid}');
+    expect(templateOf('/fhir/AuditEvent')).toBe('/fhir/AuditEvent');
+    expect(templateOf('/fhir/AuditEvent/_search')).toBe('/fhir/AuditEvent/_search');
+    expect(templateOf('/fhir/AuditEvent/abc')).toBe('/fhir/AuditEvent/{id}');
     expect(templateOf('/nowhere')).toBeUndefined();
   });
 
@@ -218,6 +224,20 @@ describe('real responses conform to openapi.yaml', () => {
     const invalid = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { ...aStudy({ nhs, endpointId }), modality: [] }, request: { method: 'POST', url: 'ImagingStudy' } }] };
     expect((await call('post', '/fhir', { token: publisher, body: invalid })).status).toBe(422);
     expect((await call('post', '/fhir', { token: publisher, body: { resourceType: 'Bundle', type: 'collection' } })).status).toBe(400);
+  });
+
+  it('when an auditor reviews the trail, then searches, reads and exports conform', async () => {
+    const nhs = patient(16);
+    expect((await call('get', search(nhs), { token: clinician })).status).toBe(200);
+    const found = await call('get', `/fhir/AuditEvent?patient=${encodeURIComponent(`${NHS}|${nhs}`)}&_count=5`, { token: auditor });
+    const entries = found.body.entry as { resource: { id: string } }[];
+    expect(entries.length).toBeGreaterThan(0);
+    expect((await call('get', `/fhir/AuditEvent/${entries[0]?.resource.id as string}`, { token: auditor })).status).toBe(200);
+    expect((await call('post', '/fhir/AuditEvent/_search', { token: auditor, form: '_count=2' })).status).toBe(200);
+    const csv = await call('get', `/fhir/AuditEvent?patient=${encodeURIComponent(`${NHS}|${nhs}`)}&_format=csv`, { token: auditor });
+    expect(String(csv.body.text).split('\n').length).toBeGreaterThan(1);
+    expect((await call('get', '/fhir/AuditEvent?_count=1', { token: clinician })).status).toBe(403);
+    expect((await call('get', '/fhir/AuditEvent/no-such-event', { token: auditor })).status).toBe(404);
   });
 
   it('when requests are wrong, then the errors are declared OperationOutcomes with Spine codes', async () => {
