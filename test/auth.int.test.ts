@@ -81,6 +81,24 @@ describe('tokens that must fail', () => {
   });
 });
 
+describe('verified-token cache', () => {
+  it('when a token expires after it was verified and cached, then the next request is refused', async () => {
+    // Expired 27 s ago: still inside the 30 s clock tolerance for about 3 more seconds.
+    const token = await sign(claims(), { exp: Math.floor(Date.now() / 1000) - 27 });
+    expect((await search(token)).status).toBe(200);
+    expect((await search(token)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 4200));
+    expect((await search(token)).status).toBe(401);
+  });
+
+  it('when a cached token is replayed with a tampered signature, then it is refused', async () => {
+    const token = await sign(claims());
+    expect((await search(token)).status).toBe(200);
+    const tampered = `${token.slice(0, -4)}${token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+    expect((await search(tampered)).status).toBe(401);
+  });
+});
+
 describe('who may write what', () => {
   it('when a valid token for RRK writes a pointer held by RJE, then 403 AUTHOR_CREDENTIALS_ERROR and nothing is written', async () => {
     const token = await s.tokenFor('RRK', 'publisher');

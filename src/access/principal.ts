@@ -19,6 +19,8 @@ export interface Principal {
   clientId?: string;
   tokenId?: string;
   userName?: string;
+  /** When the token stops being valid (epoch ms). */
+  expiresAt?: number;
 }
 
 export type ScopeContext = 'patient' | 'user' | 'system';

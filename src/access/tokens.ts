@@ -72,8 +72,19 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     keySets.set(issuer.issuer, { getKey, issuer });
   }
 
+  const cache = new VerifiedTokenCache((options.clockToleranceSeconds ?? 30) * 1000);
   return {
     async verify(token: string, breakGlassHeader?: string): Promise<Principal> {
+      const key = breakGlassHeader ? `${token} ${breakGlassHeader}` : token;
+      const hit = cache.get(key);
+      if (hit) return hit;
+      const principal = await verifyOnce(token, breakGlassHeader);
+      cache.set(key, principal);
+      return principal;
+    },
+  };
+
+  async function verifyOnce(token: string, breakGlassHeader?: string): Promise<Principal> {
       const claimed = readUnverified(token);
       if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
         throw new TokenError('the bearer token is not a compact JWS', claimed);
@@ -104,9 +115,40 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       } catch (e) {
         throw new TokenError(describeJoseError(e), claimed);
       }
-      return toPrincipal(payload, entry.issuer, claimed, breakGlassHeader);
-    },
-  };
+      return { ...toPrincipal(payload, entry.issuer, claimed, breakGlassHeader), expiresAt: (payload.exp as number) * 1000 };
+  }
+}
+
+/**
+ * Verified tokens, kept until they expire (at most a minute): a viewer sends the same bearer
+ * token with every request, and an ES256 verification costs more than the search it guards.
+ * Keyed by the exact token text (and break-glass reason), so nothing unverified is ever served.
+ */
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, { principal: Principal; until: number }>();
+  private static readonly MAX_ENTRIES = 10_000;
+  private static readonly MAX_AGE_MS = 60_000;
+
+  constructor(private readonly toleranceMs: number) {}
+
+  get(key: string): Principal | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (Date.now() >= e.until) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e.principal;
+  }
+
+  set(key: string, principal: Principal): void {
+    if (this.entries.size >= VerifiedTokenCache.MAX_ENTRIES) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    const until = Math.min((principal.expiresAt ?? 0) + this.toleranceMs, Date.now() + VerifiedTokenCache.MAX_AGE_MS);
+    if (until > Date.now()) this.entries.set(key, { principal, until });
+  }
 }
 
 function toPrincipal(payload: JWTPayload, issuer: TrustedIssuer, claimed: UnverifiedIdentity, breakGlassHeader?: string): Principal {
