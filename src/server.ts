@@ -38,7 +38,9 @@ export async function startLocus(config: Config, options: StartOptions = {}): Pr
   const devIssuer = config.devIssuer ? await loadDevIssuer(config.databaseUrl ? undefined : config.dataDir) : undefined;
   const issuers = [...config.trustedIssuers, ...(devIssuer ? [devIssuer.trusted] : [])];
   const verifier = createTokenVerifier({ audience: config.audience, issuers, allowedAlgs: config.allowedAlgs });
-  const deps: AppDeps = { db, config, verifier, policy: options.policy ?? networkPolicy(db), audit: createAuditWriter(config.audit), logger };
+  const policy = options.policy ?? networkPolicy(db);
+  await policy.refresh?.();
+  const deps: AppDeps = { db, config, verifier, policy, audit: createAuditWriter(config.audit), logger };
   const app = createApp(deps, [...extensions(), ...(options.extraExtensions ?? [])]);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
@@ -56,6 +58,7 @@ export async function startLocus(config: Config, options: StartOptions = {}): Pr
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      policy.close?.();
       if (!options.db) await db.close();
     },
   };

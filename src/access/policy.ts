@@ -12,6 +12,9 @@ export interface PointerPolicy {
   visible(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
   /** Rows withheld now that break-glass would reveal (for the searchset warning); undefined when none could be. */
   revealableByBreakGlass?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string | undefined;
+  /** Reload cached organisation facts (after an Organization write). */
+  refresh?(): Promise<void>;
+  close?(): void;
 }
 
 /** Benchmarks' baseline only: every pointer visible to every authenticated caller with a read scope. */

@@ -69,6 +69,8 @@ async function write(ctx: Ctx, request: Omit<WriteRequest, 'at'>): Promise<Reply
     await ctx.auditIn(tx);
     return done;
   });
+  // Organisation kinds feed the sharing policy's snapshot: pick up the change at once on this node.
+  if (request.def.type === 'Organization') await ctx.deps.policy.refresh?.();
   return writeReply(ctx, outcome);
 }
 
