@@ -12,7 +12,8 @@ import { buildColumns, checkImmutable, loadLookups } from './write-rules';
 import type { Lookups, ExistingRow } from './write-rules';
 import type { ResourceTypeDef } from './resource-types';
 import { parseOrThrow } from './validation';
-import { parseConditional } from './conditional';
+import type { Condition } from './conditional';
+import { findConditionalMatches, parseCondition } from './conditional';
 
 /** One write asked for: a REST interaction or one entry of a batch/transaction Bundle. */
 export interface WriteRequest {
@@ -151,9 +152,10 @@ async function resolveTargets(tx: Queryable, principal: Principal, requests: rea
     );
     for (const r of rows.rows) existing.set(`${def.type}/${r.id}`, r);
   }
+  const conditionalMatches = await resolveConditions(tx, principal, requests);
   for (const [index, req] of requests.entries()) {
     try {
-      out.push(await resolveTarget(tx, principal, req, index, existing));
+      out.push(resolveTarget(req, index, existing, conditionalMatches.get(index)));
     } catch (e) {
       throw at(req, e);
     }
@@ -161,10 +163,31 @@ async function resolveTargets(tx: Queryable, principal: Principal, requests: rea
   return out;
 }
 
-async function resolveTarget(tx: Queryable, principal: Principal, req: WriteRequest, index: number, existing: Map<string, ExistingRow>): Promise<Planned> {
+/** Every conditional entry of the request set, answered with one statement per resource type. */
+async function resolveConditions(tx: Queryable, principal: Principal, requests: readonly WriteRequest[]): Promise<Map<number, ExistingRow[]>> {
+  const byType = new Map<ResourceTypeDef, { index: number; condition: Condition }[]>();
+  for (const [index, req] of requests.entries()) {
+    if (req.conditional === undefined) continue;
+    let condition: Condition;
+    try {
+      condition = parseCondition(req.def, req.conditional);
+    } catch (e) {
+      throw at(req, e);
+    }
+    byType.set(req.def, [...(byType.get(req.def) ?? []), { index, condition }]);
+  }
+  const out = new Map<number, ExistingRow[]>();
+  for (const [def, items] of byType) {
+    const found = await findConditionalMatches(tx, def, principal, items.map((i) => i.condition));
+    items.forEach((item, k) => out.set(item.index, found[k] ?? []));
+  }
+  return out;
+}
+
+function resolveTarget(req: WriteRequest, index: number, existing: Map<string, ExistingRow>, conditionalMatches: ExistingRow[] | undefined): Planned {
   const { def } = req;
   if (req.conditional !== undefined) {
-    const matches = await parseConditional(def, req.conditional, principal).find(tx);
+    const matches = conditionalMatches ?? [];
     if (matches.length > 1) {
       throw new FhirError(412, 'multiple-matches', `the condition ${req.conditional} matches ${matches.length} ${def.type} resources`, 'PRECONDITION_FAILED');
     }
