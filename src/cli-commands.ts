@@ -1,5 +1,6 @@
 import { auditVerifyCommand } from './audit/verify-command';
 import { runPublish } from './publisher';
+import { agreementCommands } from './access/agreement-command';
 
 /** Commands other capabilities add to the CLI (publish, audit verify, ...). */
 export interface CommandExtension {
@@ -18,3 +19,4 @@ commandExtensions.push({
     return runPublish(args, { stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdout.isTTY) });
   },
 });
+commandExtensions.push(...agreementCommands());
