@@ -19,6 +19,7 @@ import { DICOM_UID_SYSTEM } from '../src/registry/dicom-uid';
 import { DOCUMENT_REFERENCE_PROFILE } from '../src/registry/document-reference';
 import { CONNECTION_TYPES, ENDPOINT_PROFILE } from '../src/registry/endpoint';
 import { IMAGING_STUDY_PROFILE } from '../src/registry/imaging-study';
+import { CONSENT_PROFILE } from '../src/registry/consent';
 import { NHS_NUMBER_SYSTEM } from '../src/registry/nhs-number';
 import { ORGANIZATION_KINDS, ORGANIZATION_KIND_SYSTEM, ORGANIZATION_PROFILE } from '../src/registry/organization';
 import { RESOURCE_TYPES } from '../src/registry/resource-types';
@@ -111,6 +112,7 @@ const PROFILES = [
   { name: 'DOCUMENT_REFERENCE_PROFILE', url: DOCUMENT_REFERENCE_PROFILE, type: 'DocumentReference' },
   { name: 'ORGANIZATION_PROFILE', url: ORGANIZATION_PROFILE, type: 'Organization' },
   { name: 'ENDPOINT_PROFILE', url: ENDPOINT_PROFILE, type: 'Endpoint' },
+  { name: 'CONSENT_PROFILE', url: CONSENT_PROFILE, type: 'Consent' },
 ];
 
 const locusSearchParams = RESOURCE_TYPES.flatMap((def) =>
