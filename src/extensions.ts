@@ -1,5 +1,6 @@
 import type { DevIssuer } from './access/dev-issuer';
 import type { AppExtension } from './fhir/app';
+import { resolveExtension } from './resolve/resolve-extension';
 import { auditExtension } from './web/audit-extension';
 
 /** What extensions may need from the server that builds them (server.ts can pass its dev issuer). */
@@ -9,5 +10,5 @@ export interface ExtensionOptions {
 
 /** Capabilities beyond the registry core plug in here (audit review, consent, resolve, ...). */
 export function extensions(options: ExtensionOptions = {}): AppExtension[] {
-  return [auditExtension({ devIssuer: options.devIssuer })];
+  return [auditExtension({ devIssuer: options.devIssuer }), resolveExtension()];
 }

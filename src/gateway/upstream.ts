@@ -1,0 +1,124 @@
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { pipeline } from 'node:stream';
+import type { Response } from 'express';
+import { FhirError } from '../fhir/errors';
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
+
+/** Response headers a client of the gateway needs; hop-by-hop and server-private ones stay behind. */
+const PASSED = ['content-type', 'content-length', 'content-encoding', 'content-language', 'etag', 'last-modified', 'warning'];
+
+export interface ForwardRequest {
+  url: URL;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  res: Response;
+  /** Called once the upstream answered 2xx and its headers are about to be sent: the last moment to refuse. */
+  beforeStream(): Promise<void>;
+}
+
+export interface ForwardResult {
+  /** The status the client was sent (or would have been, for an error sent as an OperationOutcome). */
+  status: number;
+  bytes: number;
+  /** The whole body reached the client. */
+  complete: boolean;
+  error?: FhirError;
+  /** Why a stream ended early (client gone, upstream failed or went silent). */
+  reason?: string;
+}
+
+export class UpstreamTimeout extends Error {}
+
+function upstreamError(e: unknown, timeoutMs: number): FhirError {
+  if (e instanceof UpstreamTimeout) return new FhirError(504, 'timeout', `the custodian's PACS did not answer within ${timeoutMs} ms`, 'SERVICE_UNAVAILABLE');
+  const code = (e as { code?: unknown }).code;
+  return new FhirError(502, 'transient', `the custodian's PACS could not be reached${typeof code === 'string' ? ` (${code})` : ''}`, 'SERVICE_UNAVAILABLE');
+}
+
+function statusError(status: number): FhirError {
+  if (status === 404) return new FhirError(404, 'not-found', "the custodian's PACS does not hold this resource", 'NO_RECORD_FOUND');
+  if (status === 406) return new FhirError(406, 'not-supported', "the custodian's PACS cannot answer in the media type asked for (Accept)", 'INVALID_PARAMETER');
+  return new FhirError(502, 'transient', `the custodian's PACS answered HTTP ${status}`, 'SERVICE_UNAVAILABLE');
+}
+
+/**
+ * Forwards one GET to the custodian's PACS and streams its answer through: `pipeline` moves
+ * the body chunk by chunk and pauses the upstream socket while the client's is full
+ * (backpressure), so a study is never held in memory. A client that goes away destroys the
+ * upstream request. Silence longer than `timeoutMs` (before or during the body) ends it.
+ */
+export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
+  return new Promise<ForwardResult>((resolve) => {
+    let settled = false;
+    const done = (r: ForwardResult): void => {
+      if (!settled) {
+        settled = true;
+        resolve(r);
+      }
+    };
+    const transport = f.url.protocol === 'https:' ? https : http;
+    const upstream = transport.request(f.url, { method: 'GET', headers: f.headers, agent: agents[f.url.protocol as 'http:' | 'https:'] });
+    upstream.setTimeout(f.timeoutMs, () => upstream.destroy(new UpstreamTimeout()));
+    let clientGone = false;
+    let upstreamFailure: string | undefined;
+    const onClientClose = (): void => {
+      if (f.res.writableFinished) return;
+      clientGone = true;
+      upstream.destroy();
+    };
+    f.res.once('close', onClientClose);
+    upstream.on('error', (e) => {
+      upstreamFailure = e instanceof UpstreamTimeout ? "the custodian's PACS went silent" : "the custodian's PACS stream failed";
+      if (!f.res.headersSent) done({ status: 0, bytes: 0, complete: false, error: upstreamError(e, f.timeoutMs), reason: upstreamFailure });
+    });
+    upstream.on('response', (up: IncomingMessage) => {
+      const status = up.statusCode ?? 502;
+      if (status < 200 || status >= 300) {
+        up.resume(); // discard the PACS's error body
+        done({ status, bytes: 0, complete: false, error: statusError(status) });
+        return;
+      }
+      let bytes = 0;
+      up.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      up.pause();
+      f.beforeStream().then(
+        () => {
+          if (settled) return;
+          if (f.res.destroyed) {
+            upstream.destroy();
+            done({ status, bytes: 0, complete: false, reason: 'the client went away' });
+            return;
+          }
+          f.res.status(status);
+          for (const h of PASSED) {
+            const v = up.headers[h];
+            if (v !== undefined) f.res.setHeader(h, v);
+          }
+          pipeline(up, f.res, (err) => {
+            f.res.off('close', onClientClose);
+            if (!err) {
+              done({ status, bytes, complete: true });
+              return;
+            }
+            upstream.destroy();
+            const reason = clientGone ? 'the client went away' : upstreamFailure ?? 'the stream failed';
+            done({ status, bytes, complete: false, reason });
+          });
+        },
+        (e: unknown) => {
+          upstream.destroy();
+          done({ status, bytes: 0, complete: false, error: e instanceof FhirError ? e : new FhirError(503, 'transient', 'the audit trail cannot be written, so the request was refused; retry shortly', 'SERVICE_UNAVAILABLE') });
+        },
+      );
+    });
+    upstream.end();
+  });
+}
