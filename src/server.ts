@@ -15,6 +15,7 @@ import type { Database } from './store/database';
 import { openDatabase } from './store/open';
 import { networkPolicy } from './access/network-policy';
 import { extensions } from './extensions';
+import type { LocusExtension } from './extensions';
 
 export interface Locus {
   deps: AppDeps;
@@ -41,19 +42,23 @@ export async function startLocus(config: Config, options: StartOptions = {}): Pr
   const policy = options.policy ?? networkPolicy(db);
   await policy.refresh?.();
   const deps: AppDeps = { db, config, verifier, policy, audit: createAuditWriter(config.audit), logger };
-  const app = createApp(deps, [...extensions(), ...(options.extraExtensions ?? [])]);
+  const all: LocusExtension[] = [...extensions(), ...(options.extraExtensions ?? [])];
+  const app = createApp(deps, all);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.on('error', reject);
   });
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
+  // Background work (the notification worker) runs while the server does.
+  for (const e of all) e.background?.start(deps);
   return {
     deps,
     devIssuer,
     server,
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     async close() {
+      for (const e of all) await e.background?.stop(deps);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

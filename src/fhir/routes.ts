@@ -8,6 +8,7 @@ import { resourceTypeDef } from '../registry/resource-types';
 import { searchResources } from '../registry/search';
 import type { WriteOutcome, WriteRequest } from '../registry/write-engine';
 import { writeResources } from '../registry/write-engine';
+import { federationOf } from '../federation/federation';
 import { capabilityStatement } from './capability';
 import { expectResourceType, jsonBody, queryParams } from './body';
 import { FhirError, badRequest, forbidden, informational } from './errors';
@@ -79,11 +80,13 @@ async function search(ctx: Ctx, params: [string, string][]): Promise<Reply> {
   requireScope(ctx, def, 's', 'search');
   ctx.draft.resourceType = def.type;
   ctx.draft.query = new URLSearchParams(params).toString();
+  // Federated query (src/federation): peers are asked now, in parallel with the local search.
+  const federated = federationOf(ctx.deps)?.plan({ db: ctx.deps.db, principal: ctx.principal, def, params });
   const { config } = ctx.deps;
   const strict = /handling=strict/.test(ctx.req.header('prefer') ?? '');
   const r = await searchResources(ctx.deps.db, {
     def,
-    params,
+    params: federated?.localParams ?? params,
     strict,
     principal: ctx.principal,
     policy: ctx.deps.policy,
@@ -94,7 +97,10 @@ async function search(ctx: Ctx, params: [string, string][]): Promise<Reply> {
   ctx.draft.patients.push(...r.patients);
   if (r.withheld) ctx.draft.withheld = true;
   ctx.draft.entities.push(...r.returned.map((x) => ({ type: x.type, id: x.id, version: x.version })));
-  return { status: 200, body: r.bundle };
+  if (!federated) return { status: 200, body: r.bundle };
+  const body = await federated.merge(r.bundle);
+  ctx.draft.extraDetail = [...(ctx.draft.extraDetail ?? []), ...(await federated.auditDetail())];
+  return { status: 200, body };
 }
 
 function formParams(ctx: Ctx): [string, string][] {

@@ -14,6 +14,7 @@ import type { ResourceTypeDef } from './resource-types';
 import { parseOrThrow } from './validation';
 import type { Condition } from './conditional';
 import { findConditionalMatches, parseCondition } from './conditional';
+import { recordPointerChanges } from '../notify/outbox';
 
 /** One write asked for: a REST interaction or one entry of a batch/transaction Bundle. */
 export interface WriteRequest {
@@ -119,6 +120,8 @@ export async function writeResources(
       if (lost) throw new FhirError(409, 'conflict', `${def.type}/${lost.id} was changed by another request; read it again and retry`, 'CONFLICT');
     }
     await insertVersions(tx, versions);
+    // Notifications (src/notify): the outbox rows commit with the changes they announce.
+    await recordPointerChanges(tx, versions, new Set(outcomes.flatMap((o) => o.superseded.map((id) => `DocumentReference/${id}`))));
   } catch (e) {
     throw mapUniqueViolation(e);
   }
