@@ -85,8 +85,17 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
         return;
       }
       let bytes = 0;
+      // From here, silence counts only while the client is keeping up: a paused upstream
+      // (backpressure from a slow client) is not a stalled one.
+      upstream.setTimeout(0);
+      const stall = setTimeout(function check() {
+        if (f.res.writableNeedDrain) stall.refresh();
+        else upstream.destroy(new UpstreamTimeout());
+      }, f.timeoutMs);
+      up.once('close', () => clearTimeout(stall));
       up.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
+        stall.refresh();
       });
       up.pause();
       f.beforeStream().then(
