@@ -95,18 +95,19 @@ export function retrievalKeys(db: Database, options: RetrievalKeysOptions): Retr
       return rows;
     });
 
-  const current = async (): Promise<KeyRow[]> => {
+  /** The live keys, judged at one instant (the same one the caller then picks by). */
+  const current = async (): Promise<{ rows: KeyRow[]; at: Date }> => {
     const at = now();
     let rows = cached && Date.now() - cached.at < CACHE_MS ? cached.rows.filter((r) => r.publish_until > at) : await load(db, at);
     if (needsWork(rows, at)) rows = await rotate(at);
     cached = { at: Date.now(), rows };
-    return rows;
+    return { rows, at };
   };
 
   return {
     async signingKey(): Promise<SigningKey> {
-      const at = now();
-      const row = signerOf(await current(), at);
+      const { rows, at } = await current();
+      const row = signerOf(rows, at);
       if (!row) throw new Error('no retrieval signing key is available');
       let key = imported.get(row.kid);
       if (!key) {
@@ -116,9 +117,8 @@ export function retrievalKeys(db: Database, options: RetrievalKeysOptions): Retr
       return { kid: row.kid, privateKey: await key };
     },
     async publicJwks(): Promise<{ keys: JWK[] }> {
-      const at = now();
-      const rows = (await current()).filter((r) => r.created <= at && r.publish_until > at);
-      return { keys: rows.map((r) => JSON.parse(r.public_jwk) as JWK) };
+      const { rows, at } = await current();
+      return { keys: rows.filter((r) => r.created <= at && r.publish_until > at).map((r) => JSON.parse(r.public_jwk) as JWK) };
     },
     refresh(): void {
       cached = undefined;

@@ -1,0 +1,199 @@
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { loadDevIssuer } from '../src/access/dev-issuer';
+import type { Config } from '../src/config';
+import { loadConfig } from '../src/config';
+import { createLogger } from '../src/log';
+import { testNhsNumber } from '../src/registry/nhs-number';
+import { startLocus } from '../src/server';
+import { SOP_CLASS, uidFor, writePart10 } from '../test-data/generate-dicom';
+import { startOrthanc } from '../test/publisher/orthanc';
+import type { OrthancInstance } from '../test/publisher/orthanc';
+import { BENCH_AUDIENCE, DEFAULT_DATABASE_URL, ISSUER_DIR, dropAndCreateSchema, fmt, log, openBenchDatabase } from './common';
+
+/**
+ * Issue 6: retrieving a ~200 MB study through the registry's DICOMweb gateway versus straight
+ * from the PACS (Orthanc), side by side in one run, with the gateway process's peak RSS.
+ * The registry runs in its own process (as in service) on the bench PostgreSQL, schema
+ * `bench_gateway`. BENCH_GATEWAY_INSTANCES × BENCH_GATEWAY_INSTANCE_MB (default 100 × 2 MB).
+ */
+export const GATEWAY_SCHEMA = 'bench_gateway';
+
+export interface GatewayFigures {
+  directMBps: number;
+  gatewayMBps: number;
+  ratio: number;
+  peakRssMB: number;
+}
+
+const MB = 1024 * 1024;
+
+function bigInstance(seed: string, i: number, bytes: number, nhs: string): Buffer {
+  const side = Math.round(Math.sqrt(bytes / 2));
+  const pixels = new Uint16Array(side * side);
+  for (let p = 0; p < pixels.length; p++) pixels[p] = (p * 7 + i) & 0x0fff;
+  return writePart10({
+    SpecificCharacterSet: 'ISO_IR 192', StudyInstanceUID: uidFor(seed, 'study'), StudyDate: '20240115', StudyTime: '093000',
+    AccessionNumber: 'BENCHGW1', StudyDescription: 'CT Chest (gateway benchmark)', StudyID: '1', PatientName: 'Synthetic^Bench', PatientID: nhs,
+    PatientBirthDate: '19700101', PatientSex: 'O', SOPClassUID: SOP_CLASS.CT, SOPInstanceUID: uidFor(seed, 'instance', i), Modality: 'CT',
+    SeriesInstanceUID: uidFor(seed, 'series', 0), SeriesNumber: 1, InstanceNumber: i + 1, BodyPartExamined: 'CHEST', Manufacturer: 'Locus synthetic',
+    SamplesPerPixel: 1, PhotometricInterpretation: 'MONOCHROME2', Rows: side, Columns: side, BitsAllocated: 16, BitsStored: 12, HighBit: 11, PixelRepresentation: 0,
+    PixelData: [pixels.buffer], _vrMap: { PixelData: 'OW' },
+  });
+}
+
+/** GETs a URL and drains it, counting bytes: the same client for both paths. */
+function drain(url: string, headers: Record<string, string>): Promise<{ bytes: number; seconds: number }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers, agent: false }, (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`GET ${url.replace(/\?.*/, '')}: HTTP ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+        });
+        res.on('end', () => resolve({ bytes, seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+async function startChild(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(__filename, ['--gateway-child'], {
+    execArgv: ['--require', 'tsx/cjs'],
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOCUS_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { url?: string }) => (m.url ? resolve(m.url) : reject(new Error('registry child did not start'))));
+    child.once('exit', (code) => reject(new Error(`registry child exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+async function fhir(url: string, token: string, method: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, body: body ? JSON.stringify(body) : undefined });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+  return json;
+}
+
+export async function benchGateway(): Promise<GatewayFigures> {
+  const instances = Number(process.env.BENCH_GATEWAY_INSTANCES ?? 100);
+  const instanceMB = Number(process.env.BENCH_GATEWAY_INSTANCE_MB ?? 2);
+  const rounds = Math.max(1, Number(process.env.BENCH_GATEWAY_ROUNDS ?? 3));
+  const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+  const nhs = testNhsNumber(990);
+  const seed = 'bench-gateway';
+  let orthanc: OrthancInstance | undefined;
+  let child: ChildProcess | undefined;
+  try {
+    orthanc = await startOrthanc('BENCHPACS');
+    log(`gateway: loading ${instances} × ${instanceMB} MB instances into Orthanc`);
+    for (let i = 0; i < instances; i++) await orthanc.upload(bigInstance(seed, i, instanceMB * MB, nhs));
+    const uid = uidFor(seed, 'study');
+    await dropAndCreateSchema(databaseUrl, GATEWAY_SCHEMA);
+    const started = await startChild(databaseUrl);
+    child = started.child;
+    const issuer = await loadDevIssuer(ISSUER_DIR);
+    const admin = await issuer.mint({ org: 'ADMIN', role: 'admin', audience: BENCH_AUDIENCE });
+    const org = await fhir(`${started.url}/fhir/Organization`, admin, 'POST', {
+      resourceType: 'Organization', identifier: [{ system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'RB01' }], active: true, name: 'Bench Trust',
+      type: [{ coding: [{ system: 'https://locus.nhs.example/fhir/CodeSystem/organization-kind', code: 'network-trust' }] }],
+    });
+    const ep = await fhir(`${started.url}/fhir/Endpoint`, admin, 'POST', {
+      resourceType: 'Endpoint', status: 'active', name: 'Bench PACS', address: orthanc.dicomWebRoot, managingOrganization: { reference: `Organization/${org.id as string}` },
+      connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'dicom-wado-rs' },
+      payloadType: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/endpoint-payload-type', code: 'DICOM' }] }],
+    });
+    const publisher = await issuer.mint({ org: 'RB01', role: 'publisher', audience: BENCH_AUDIENCE });
+    const study = await fhir(`${started.url}/fhir/ImagingStudy`, publisher, 'POST', {
+      resourceType: 'ImagingStudy', status: 'available', identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${uid}` }],
+      modality: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: 'CT' }], subject: { identifier: { system: 'https://fhir.nhs.uk/Id/nhs-number', value: nhs } },
+      started: '2024-01-15T09:30:00Z', endpoint: [{ reference: `Endpoint/${ep.id as string}` }], numberOfSeries: 1, numberOfInstances: instances,
+    });
+    const clinician = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE });
+    const accept = { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' };
+    log(`gateway: registry process RSS before any transfer ${fmt(rssMB(child.pid as number))} MB`);
+    const direct: number[] = [];
+    const viaGateway: number[] = [];
+    let peak = 0;
+    for (let r = 0; r < rounds; r++) {
+      const d = await drain(`${orthanc.dicomWebRoot}/studies/${uid}`, accept);
+      direct.push(d.bytes / MB / d.seconds);
+      // A fresh $resolve each round, as a viewer would (tokens last five minutes).
+      const resolved = await fhir(`${started.url}/fhir/ImagingStudy/${study.id as string}/$resolve`, clinician, 'GET');
+      const params = resolved.parameter as { name: string; valueUrl?: string; part?: { name: string; valueString?: string }[] }[];
+      const gatewayUrl = params.find((p) => p.name === 'gatewayStudyUrl')?.valueUrl as string;
+      const token = params.find((p) => p.name === 'retrievalToken')?.part?.find((p) => p.name === 'token')?.valueString as string;
+      const pid = child.pid as number;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssMB(pid));
+      }, 20);
+      try {
+        const g = await drain(gatewayUrl, { ...accept, authorization: `Bearer ${token}` });
+        if (g.bytes !== d.bytes) throw new Error(`the gateway sent ${g.bytes} bytes, the PACS ${d.bytes}`);
+        viaGateway.push(g.bytes / MB / g.seconds);
+      } finally {
+        clearInterval(sampler);
+      }
+      log(`gateway round ${r + 1}: ${fmt(d.bytes / MB)} MB · direct ${fmt(direct[r] as number)} MB/s · gateway ${fmt(viaGateway[r] as number)} MB/s · peak RSS ${fmt(peak)} MB`);
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const directMBps = median(direct);
+    const gatewayMBps = median(viaGateway);
+    return { directMBps, gatewayMBps, ratio: gatewayMBps / directMBps, peakRssMB: peak };
+  } finally {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await orthanc?.stop();
+  }
+}
+
+/** The registry under test, in its own process so its RSS is the gateway's alone. */
+async function childMain(): Promise<void> {
+  const base = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOCUS_AUDIENCE: BENCH_AUDIENCE });
+  const issuer = await loadDevIssuer(ISSUER_DIR);
+  const config: Config = { ...base, trustedIssuers: [...base.trustedIssuers, issuer.trusted], devIssuer: false };
+  const db = await openBenchDatabase(config.databaseUrl as string, 4, GATEWAY_SCHEMA);
+  const locus = await startLocus(config, { db, logger: createLogger('warn') });
+  config.baseUrl = locus.url;
+  const stop = (): void => {
+    void locus.close().then(() => db.close()).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+  process.send?.({ url: locus.url });
+}
+
+if (require.main === module) {
+  if (process.argv.includes('--gateway-child')) {
+    childMain().catch((e: unknown) => {
+      process.stderr.write(`gateway bench child: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    });
+  } else {
+    benchGateway()
+      .then((f) => process.stdout.write(`gateway retrieval: direct ${fmt(f.directMBps)} MB/s · through the gateway ${fmt(f.gatewayMBps)} MB/s · ratio ${fmt(f.ratio * 100)}% · gateway peak RSS ${fmt(f.peakRssMB)} MB\n`))
+      .catch((e: unknown) => {
+        process.stderr.write(`gateway bench: ${e instanceof Error ? e.stack : String(e)}\n`);
+        process.exit(1);
+      });
+  }
+}
