@@ -71,7 +71,7 @@ ${error ? html`<span class="nhsuk-error-message" id="${id}-error"><span class="n
 export function searchForm(f: ViewerForm, errors: Partial<Record<keyof ViewerForm, string>>): Html {
   return html`<form method="get" action="/viewer" class="locus-search" novalidate>
 <div class="locus-fields">
-${field('nhs', 'NHS number', '10 digits, for example 999 123 4564', f.nhs, 'nhsuk-input--width-10', errors.nhs)}
+${field('nhs', 'NHS number', '10 digits; spaces are fine', f.nhs, 'nhsuk-input--width-10', errors.nhs)}
 <div class="nhsuk-form-group locus-field"><label class="nhsuk-label" for="modality">Modality</label><div class="nhsuk-hint">Any, or one kind of imaging</div>
 <select class="nhsuk-select" id="modality" name="modality"><option value="">Any</option>${MODALITY_CHOICES.map((m) => html`<option value="${m}"${f.modality === m ? html` selected` : ''}>${m}</option>`)}</select></div>
 ${field('from', 'From', 'YYYY-MM-DD', f.from, 'nhsuk-input--width-10', errors.from)}
