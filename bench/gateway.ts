@@ -1,23 +1,20 @@
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import { loadDevIssuer } from '../src/access/dev-issuer';
-import type { Config } from '../src/config';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/log';
 import { testNhsNumber } from '../src/registry/nhs-number';
-import { startLocus } from '../src/server';
 import { SOP_CLASS, uidFor, writePart10 } from '../test-data/generate-dicom';
 import { startOrthanc } from '../test/publisher/orthanc';
 import type { OrthancInstance } from '../test/publisher/orthanc';
-import { BENCH_AUDIENCE, DEFAULT_DATABASE_URL, ISSUER_DIR, dropAndCreateSchema, fmt, log, openBenchDatabase } from './common';
+import { BENCH_AUDIENCE, DEFAULT_DATABASE_URL, ISSUER_DIR, dropAndCreateSchema, fmt, log } from './common';
 
 /**
  * Issue 6: retrieving a ~200 MB study through the registry's DICOMweb gateway versus straight
  * from the PACS (Orthanc), side by side in one run, with the gateway process's peak RSS.
- * The registry runs in its own process (as in service) on the bench PostgreSQL, schema
- * `bench_gateway`. BENCH_GATEWAY_INSTANCES × BENCH_GATEWAY_INSTANCE_MB (default 100 × 2 MB).
+ * The registry runs in its own process as in service: compiled JavaScript (no tsx in the
+ * process whose memory is measured), on the bench PostgreSQL, schema `bench_gateway`. BENCH_GATEWAY_INSTANCES × BENCH_GATEWAY_INSTANCE_MB (default 100 × 2 MB).
  */
 export const GATEWAY_SCHEMA = 'bench_gateway';
 
@@ -71,10 +68,43 @@ function rssMB(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-async function startChild(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(__filename, ['--gateway-child'], {
-    execArgv: ['--require', 'tsx/cjs'],
-    env: { ...process.env, DATABASE_URL: databaseUrl, LOCUS_LOG_LEVEL: 'warn' },
+/** Where the registry is compiled for the child (under dist/, which git ignores, so node_modules resolve). */
+const CHILD_DIR = join(__dirname, '..', 'dist', 'bench-gateway');
+
+/** The registry server as `node` runs it in service: compiled, with the bench's development issuer trusted. */
+const CHILD_SOURCE = `'use strict';
+const { loadConfig } = require('./src/config');
+const { loadDevIssuer } = require('./src/access/dev-issuer');
+const { startLocus } = require('./src/server');
+const { openDatabase } = require('./src/store/open');
+const { createLogger } = require('./src/log');
+(async () => {
+  const base = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
+  const issuer = await loadDevIssuer(process.env.BENCH_ISSUER_DIR);
+  const config = { ...base, trustedIssuers: [...base.trustedIssuers, issuer.trusted], devIssuer: false };
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, searchPath: process.env.BENCH_SCHEMA, poolSize: 4 });
+  const locus = await startLocus(config, { db, logger: createLogger('warn') });
+  config.baseUrl = locus.url;
+  const stop = () => { locus.close().then(() => db.close()).finally(() => process.exit(0)); };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+  process.send({ url: locus.url });
+})().catch((e) => { process.stderr.write('gateway bench child: ' + (e && e.message) + '\\n'); process.exit(1); });
+`;
+
+function compileRegistry(): string {
+  const root = join(__dirname, '..');
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', CHILD_DIR], { stdio: 'inherit' });
+  cpSync(join(root, 'src', 'store', 'migrations'), join(CHILD_DIR, 'src', 'store', 'migrations'), { recursive: true });
+  const entry = join(CHILD_DIR, 'gateway-child.js');
+  writeFileSync(entry, CHILD_SOURCE);
+  return entry;
+}
+
+async function startChild(entry: string, databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(entry, [], {
+    execArgv: [],
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOCUS_AUDIENCE: BENCH_AUDIENCE, LOCUS_LOG_LEVEL: 'warn', BENCH_ISSUER_DIR: ISSUER_DIR, BENCH_SCHEMA: GATEWAY_SCHEMA },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -105,8 +135,10 @@ export async function benchGateway(): Promise<GatewayFigures> {
     log(`gateway: loading ${instances} × ${instanceMB} MB instances into Orthanc`);
     for (let i = 0; i < instances; i++) await orthanc.upload(bigInstance(seed, i, instanceMB * MB, nhs));
     const uid = uidFor(seed, 'study');
+    log('gateway: compiling the registry for its own process');
+    const entry = compileRegistry();
     await dropAndCreateSchema(databaseUrl, GATEWAY_SCHEMA);
-    const started = await startChild(databaseUrl);
+    const started = await startChild(entry, databaseUrl);
     child = started.child;
     const issuer = await loadDevIssuer(ISSUER_DIR);
     const admin = await issuer.mint({ org: 'ADMIN', role: 'admin', audience: BENCH_AUDIENCE });
@@ -166,34 +198,11 @@ export async function benchGateway(): Promise<GatewayFigures> {
   }
 }
 
-/** The registry under test, in its own process so its RSS is the gateway's alone. */
-async function childMain(): Promise<void> {
-  const base = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOCUS_AUDIENCE: BENCH_AUDIENCE });
-  const issuer = await loadDevIssuer(ISSUER_DIR);
-  const config: Config = { ...base, trustedIssuers: [...base.trustedIssuers, issuer.trusted], devIssuer: false };
-  const db = await openBenchDatabase(config.databaseUrl as string, 4, GATEWAY_SCHEMA);
-  const locus = await startLocus(config, { db, logger: createLogger('warn') });
-  config.baseUrl = locus.url;
-  const stop = (): void => {
-    void locus.close().then(() => db.close()).finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
-  process.send?.({ url: locus.url });
-}
-
 if (require.main === module) {
-  if (process.argv.includes('--gateway-child')) {
-    childMain().catch((e: unknown) => {
-      process.stderr.write(`gateway bench child: ${e instanceof Error ? e.message : String(e)}\n`);
+  benchGateway()
+    .then((f) => process.stdout.write(`gateway retrieval: direct ${fmt(f.directMBps)} MB/s · through the gateway ${fmt(f.gatewayMBps)} MB/s · ratio ${fmt(f.ratio * 100)}% · gateway peak RSS ${fmt(f.peakRssMB)} MB\n`))
+    .catch((e: unknown) => {
+      process.stderr.write(`gateway bench: ${e instanceof Error ? e.stack : String(e)}\n`);
       process.exit(1);
     });
-  } else {
-    benchGateway()
-      .then((f) => process.stdout.write(`gateway retrieval: direct ${fmt(f.directMBps)} MB/s · through the gateway ${fmt(f.gatewayMBps)} MB/s · ratio ${fmt(f.ratio * 100)}% · gateway peak RSS ${fmt(f.peakRssMB)} MB\n`))
-      .catch((e: unknown) => {
-        process.stderr.write(`gateway bench: ${e instanceof Error ? e.stack : String(e)}\n`);
-        process.exit(1);
-      });
-  }
 }
