@@ -82,7 +82,7 @@ export async function benchFederation(options: { iterations?: number; studies?: 
   const main = await start(issuer, {}, [federationExtension(config)]);
   try {
     await seed(main.db, 'RRK', undefined, studies);
-    for (const [id, provider] of [['peer0', 'W9Z99'], ['peer1', 'E1Z99']]) await main.db.query(`insert into sharing_agreement (id, provider_ods, recipient_ods, categories, period_start, period_end, description) values ($1, $2, 'LWM01', '{}', now() - interval '1 day', null, 'bench')`, [id, provider]);
+    for (const [id, provider] of [['peer0', 'W9Z99'], ['peer1', 'E1Z99']] as const) await main.db.query(`insert into sharing_agreement (id, provider_ods, recipient_ods, categories, period_start, period_end, description) values ($1, $2, 'LWM01', '{}', now() - interval '1 day', null, 'bench')`, [id, provider]);
     for (const s of [...peers, main]) await (s.locus.deps.policy as { refresh?: () => Promise<void> }).refresh?.();
     const query = `/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${P}`)}`;
     const clinician = await issuer.mint({ org: 'RRK', role: 'clinician', audience: 'urn:locus:bench' });

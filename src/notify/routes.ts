@@ -84,7 +84,7 @@ export function subscriptionRoutes(options: NotifyOptions): RouteDef[] {
     },
     {
       method: 'get',
-      path: '/fhir/Subscription/:id/\\$status',
+      path: '/fhir/Subscription/:id/$status',
       subtype: 'operation',
       operation: '$status',
       action: 'E',
@@ -100,7 +100,7 @@ export function subscriptionRoutes(options: NotifyOptions): RouteDef[] {
     },
     {
       method: 'get',
-      path: '/fhir/Subscription/:id/\\$events',
+      path: '/fhir/Subscription/:id/$events',
       subtype: 'operation',
       operation: '$events',
       action: 'E',
