@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { pipeline } from 'node:stream';
 import type { Response } from 'express';
 import { FhirError } from '../fhir/errors';
 
@@ -11,6 +10,9 @@ const agents = {
 };
 
 /** Response headers a client of the gateway needs; hop-by-hop and server-private ones stay behind. */
+/** How much of the PACS's answer may wait for a slow client before the PACS is paused. */
+const BUFFER_BYTES = 1024 * 1024;
+
 const PASSED = ['content-type', 'content-length', 'content-encoding', 'content-language', 'etag', 'last-modified', 'warning'];
 
 export interface ForwardRequest {
@@ -48,9 +50,9 @@ function statusError(status: number): FhirError {
 }
 
 /**
- * Forwards one GET to the custodian's PACS and streams its answer through: `pipeline` moves
- * the body chunk by chunk and pauses the upstream socket while the client's is full
- * (backpressure), so a study is never held in memory. A client that goes away destroys the
+ * Forwards one GET to the custodian's PACS and streams its answer through chunk by chunk,
+ * pausing the upstream socket while the client lags (backpressure), so a study is never held
+ * in memory. A client that goes away destroys the
  * upstream request. Silence longer than `timeoutMs` (before or during the body) ends it.
  */
 export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
@@ -85,18 +87,15 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
         return;
       }
       let bytes = 0;
+      let waitingForClient = false;
       // From here, silence counts only while the client is keeping up: a paused upstream
       // (backpressure from a slow client) is not a stalled one.
       upstream.setTimeout(0);
       const stall = setTimeout(function check() {
-        if (f.res.writableNeedDrain) stall.refresh();
+        if (waitingForClient) stall.refresh();
         else upstream.destroy(new UpstreamTimeout());
       }, f.timeoutMs);
       up.once('close', () => clearTimeout(stall));
-      up.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        stall.refresh();
-      });
       up.pause();
       f.beforeStream().then(
         () => {
@@ -111,16 +110,45 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
             const v = up.headers[h];
             if (v !== undefined) f.res.setHeader(h, v);
           }
-          pipeline(up, f.res, (err) => {
+          const fail = (): void => {
             f.res.off('close', onClientClose);
-            if (!err) {
-              done({ status, bytes, complete: true });
-              return;
-            }
             upstream.destroy();
-            const reason = clientGone ? 'the client went away' : upstreamFailure ?? 'the stream failed';
-            done({ status, bytes, complete: false, reason });
+            f.res.destroy();
+            done({ status, bytes, complete: false, reason: clientGone ? 'the client went away' : upstreamFailure ?? 'the stream failed' });
+          };
+          // Backpressure with a bounded window instead of stream.pipeline's stop-and-go at the
+          // socket's 16 KiB mark: the upstream pauses once BUFFER_BYTES wait for the client and
+          // resumes when they have drained. Memory per transfer stays under BUFFER_BYTES + a chunk.
+          up.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            stall.refresh();
+            if (!f.res.write(chunk) && f.res.writableLength >= BUFFER_BYTES) {
+              waitingForClient = true;
+              up.pause();
+              f.res.once('drain', () => {
+                waitingForClient = false;
+                up.resume();
+              });
+            }
           });
+          up.once('end', () => {
+            f.res.end(() => {
+              f.res.off('close', onClientClose);
+              done({ status, bytes, complete: true });
+            });
+          });
+          up.once('aborted', () => {
+            upstreamFailure ??= "the custodian's PACS stream failed";
+            fail();
+          });
+          up.once('error', (e) => {
+            upstreamFailure ??= e instanceof UpstreamTimeout ? "the custodian's PACS went silent" : "the custodian's PACS stream failed";
+            fail();
+          });
+          f.res.once('close', () => {
+            if (!f.res.writableFinished) fail();
+          });
+          up.resume();
         },
         (e: unknown) => {
           upstream.destroy();
