@@ -18,6 +18,8 @@ export const ISSUER_DIR = join(tmpdir(), 'locus-bench-issuer');
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 export interface BenchOptions {
+  /** Run one part only: the search loads (publish figure when seeding), the audit trail, or publish from a folder. */
+  only?: 'search' | 'audit' | 'publish-dir';
   databaseUrl: string;
   pointers: number;
   patients: number;
@@ -46,10 +48,14 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
 /** `--quick` is 50k pointers / 10k patients; `--reuse` keeps a schema already seeded at that scale. */
 export function benchOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
   const known = new Set(['--quick', '--reuse']);
-  const unknown = argv.filter((a) => !known.has(a));
-  if (unknown.length > 0) throw new Error(`unknown argument ${unknown.join(' ')} (use --quick and/or --reuse)`);
+  const onlyArg = argv.find((a) => a.startsWith('--only='));
+  const only = onlyArg?.slice('--only='.length);
+  if (only !== undefined && !['search', 'audit', 'publish-dir'].includes(only)) throw new Error('--only takes search, audit or publish-dir');
+  const unknown = argv.filter((a) => !known.has(a) && a !== onlyArg);
+  if (unknown.length > 0) throw new Error(`unknown argument ${unknown.join(' ')} (use --quick, --reuse and --only=search|audit|publish-dir)`);
   const quick = argv.includes('--quick');
   const options: BenchOptions = {
+    only: only as BenchOptions['only'],
     databaseUrl: env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     pointers: intEnv(env, 'BENCH_POINTERS', quick ? 50_000 : 1_000_000),
     patients: intEnv(env, 'BENCH_PATIENTS', quick ? 10_000 : 200_000),

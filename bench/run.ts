@@ -119,14 +119,18 @@ async function auditFigure(o: BenchOptions, bench: (db: Database, n: number) => 
 async function optionalFigures(o: BenchOptions): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
   const auditFile = join(__dirname, 'audit.ts');
-  if (existsSync(auditFile)) {
+  if (o.only === 'publish-dir') {
+    // skip the audit figure
+  } else if (existsSync(auditFile)) {
     const mod = (await import(auditFile)) as { benchAuditVerify?: (db: Database, n: number) => Promise<unknown> };
     if (typeof mod.benchAuditVerify === 'function') rows.push(await auditFigure(o, mod.benchAuditVerify));
   } else {
     console.log('\naudit verify: bench/audit.ts is not there yet; skipped');
   }
   const dirFile = join(__dirname, 'publish-dir.ts');
-  if (existsSync(dirFile)) {
+  if (o.only === 'audit') {
+    // skip the publish-from-folder figure
+  } else if (existsSync(dirFile)) {
     const mod = (await import(dirFile)) as { benchPublishFromDir?: (a: PublishDirArgs) => Promise<unknown> };
     if (typeof mod.benchPublishFromDir === 'function') rows.push(await publishDirFigure(o, mod.benchPublishFromDir));
   } else {
@@ -139,6 +143,11 @@ async function main(): Promise<void> {
   const o = benchOptions(process.argv.slice(2), process.env);
   const startedAt = Date.now();
   console.log(`Locus benchmark: ${fmt(o.pointers)} pointers, ${fmt(o.patients)} patients, ${o.trusts} trusts; PostgreSQL schema bench; ${o.connections} connections x ${o.loadSeconds} s per load; server pool ${o.poolSize}`);
+  if (o.only === 'audit' || o.only === 'publish-dir') {
+    printSummary(await optionalFigures(o));
+    console.log(`\ntotal time ${fmt((Date.now() - startedAt) / 1000)} s`);
+    return;
+  }
   const { db, seeded } = await seed(o);
   try {
     const summary: SummaryRow[] = [];
@@ -173,7 +182,7 @@ async function main(): Promise<void> {
       row('audited / unaudited (%)', auditRatio * 100, 75, 'min'),
       row('policy overhead (%)', policyOverhead * 100, 10, 'max'),
     );
-    summary.push(...(await optionalFigures(o)));
+    if (o.only !== 'search') summary.push(...(await optionalFigures(o)));
     printSummary(summary);
     console.log(`\ntotal time ${fmt((Date.now() - startedAt) / 1000)} s`);
   } finally {

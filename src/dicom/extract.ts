@@ -82,16 +82,33 @@ export function instanceFromDataset(ds: DicomJsonDataset): DicomInstance | undef
  * Groups instance-level datasets (each carrying its study and series attributes, as a Part 10
  * file does) into studies. Memory holds only the model's attributes, never the datasets.
  */
+/** What one instance contributes to its study: small, plain and cheap to pass between threads. */
+export interface InstanceParts {
+  study: Omit<DicomStudy, 'series'>;
+  series: Omit<DicomSeries, 'instances'>;
+  instance: DicomInstance;
+}
+
+export function instancePartsOf(ds: DicomJsonDataset): InstanceParts | undefined {
+  const study = studyFromDataset(ds);
+  const series = seriesFromDataset(ds);
+  const instance = instanceFromDataset(ds);
+  return study && series && instance ? { study, series, instance } : undefined;
+}
+
 export class StudyCollector {
   private readonly studies = new Map<string, DicomStudy>();
   private readonly seen = new Set<string>();
 
   /** Adds one instance; returns false when the dataset lacks the UIDs to place it. */
   add(ds: DicomJsonDataset): boolean {
-    const study = studyFromDataset(ds);
-    const series = seriesFromDataset(ds);
-    const instance = instanceFromDataset(ds);
-    if (!study || !series || !instance) return false;
+    return this.addParts(instancePartsOf(ds));
+  }
+
+  /** Adds one instance already reduced to its parts (e.g. by a header-reading worker). */
+  addParts(parts: InstanceParts | undefined): boolean {
+    if (!parts) return false;
+    const { study, series, instance } = parts;
     let s = this.studies.get(study.studyInstanceUid);
     if (!s) {
       s = { ...study, series: [] };

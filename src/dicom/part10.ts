@@ -4,6 +4,7 @@
  * prefixes and parsed up to PixelData (7FE0,0010): dcmjs stops there without reading its value,
  * so pixel data is neither decoded nor (for any file larger than the first prefix) read from disk.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as dcmjs from 'dcmjs';
 import { TAG, type DicomJsonDataset } from './dicom-json';
@@ -11,7 +12,7 @@ import { TAG, type DicomJsonDataset } from './dicom-json';
 // dcmjs logs parse problems to the console itself; the publisher reports them, once, its own way.
 dcmjs.log.setLevel('silent');
 
-const FIRST_PREFIX = 64 * 1024;
+const FIRST_PREFIX = 16 * 1024;
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -31,27 +32,53 @@ export function parsePart10(bytes: Uint8Array): { dataset: DicomJsonDataset; rea
 }
 
 /**
- * Reads a file's DICOM header: first 64 KiB, growing ×4 until the parse reaches PixelData or the
- * whole file has been read (objects without pixel data, e.g. SR, are small).
+ * Reads a file's DICOM header: a first 16 KiB read (most headers, and whole small objects such as
+ * SR), then ×4 prefixes until the parse reaches PixelData or the file ends. A short read means
+ * the whole file is in hand, so no stat call is needed: on a folder of 100k files each system
+ * call counts.
  */
 export async function readPart10Header(path: string): Promise<DicomJsonDataset> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
-    let length = Math.min(FIRST_PREFIX, size);
+    let length = FIRST_PREFIX;
     for (;;) {
       const bytes = new Uint8Array(length);
       const { bytesRead } = await handle.read(bytes, 0, length, 0);
-      const whole = bytesRead >= size;
+      const whole = bytesRead < length;
       try {
         const { dataset, reachedPixelData } = parsePart10(bytes.subarray(0, bytesRead));
         if (reachedPixelData || whole) return dataset;
       } catch (err) {
         if (whole) throw err;
       }
-      length = Math.min(length * 4, size);
+      length *= 4;
     }
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The same, with blocking reads: for worker threads, where a direct system call is cheaper than a
+ * round trip through libuv's thread pool and blocks nothing but that worker.
+ */
+export function readPart10HeaderSync(path: string): DicomJsonDataset {
+  const fd = openSync(path, 'r');
+  try {
+    let length = FIRST_PREFIX;
+    for (;;) {
+      const bytes = new Uint8Array(length);
+      const bytesRead = readSync(fd, bytes, 0, length, 0);
+      const whole = bytesRead < length;
+      try {
+        const { dataset, reachedPixelData } = parsePart10(bytes.subarray(0, bytesRead));
+        if (reachedPixelData || whole) return dataset;
+      } catch (err) {
+        if (whole) throw err;
+      }
+      length *= 4;
+    }
+  } finally {
+    closeSync(fd);
   }
 }

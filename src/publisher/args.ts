@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 /**
  * `locus publish` arguments, validated with zod at the edge.
  */
@@ -32,6 +33,7 @@ Mapping:
 Run:
   --batch-size N             studies per transaction Bundle (default 100)
   --concurrency N            parallel file reads / QIDO queries (default 8)
+  --workers N                threads reading DICOM headers for --from-dir (default: the cores, at most 4; 0 = none)
   --max-retries N            retries on 429, 5xx and network errors (default 5)
   --dry-run                  print the transaction Bundles (JSON, one per line) instead of sending
   --help                     this text
@@ -62,6 +64,7 @@ export const publishArgsSchema = z.object({
   timeZone: z.string().refine((tz) => { try { new Intl.DateTimeFormat('en-GB', { timeZone: tz }); return true; } catch { return false; } }, 'unknown time zone').default('Europe/London'),
   batchSize: positiveInt(100),
   concurrency: positiveInt(8),
+  workers: z.coerce.number().int().min(0).max(16).default(Math.min(4, availableParallelism())),
   maxRetries: z.coerce.number().int().min(0).default(5),
   dryRun: z.boolean().default(false),
   help: z.boolean().default(false),

@@ -8,7 +8,7 @@ import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StudyCollector } from '../dicom/extract';
 import type { DicomStudy } from '../dicom/model';
-import { readPart10Header } from '../dicom/part10';
+import type { HeaderReader } from './header-pool';
 import { forEachConcurrent } from './concurrency';
 
 export async function* walkFiles(root: string): AsyncGenerator<string> {
@@ -35,20 +35,37 @@ export interface DirScanHooks {
   onProgress?(filesSeen: number): void;
 }
 
-export async function scanDirectory(root: string, concurrency: number, hooks: DirScanHooks): Promise<DirScanResult> {
+const BATCH = 64;
+
+async function* batches(files: AsyncIterable<string>): AsyncGenerator<string[]> {
+  let batch: string[] = [];
+  for await (const f of files) {
+    batch.push(f);
+    if (batch.length === BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** Walks the tree and reads headers in batches, `inFlight` batches at a time (walk and parse overlap). */
+export async function scanDirectory(root: string, inFlight: number, hooks: DirScanHooks, reader: HeaderReader): Promise<DirScanResult> {
   const collector = new StudyCollector();
   const result = { files: 0, unreadable: 0, notInstances: 0 };
-  await forEachConcurrent(walkFiles(root), concurrency, async (file) => {
-    result.files++;
-    try {
-      const dataset = await readPart10Header(file);
-      // e.g. a DICOMDIR: valid Part 10, but not a composite instance of a study.
-      if (!collector.add(dataset)) result.notInstances++;
-    } catch (err) {
-      result.unreadable++;
-      hooks.onUnreadable(path.relative(root, file), err instanceof Error ? err.message.split('\n')[0]! : String(err));
-    }
-    if (result.files % 1000 === 0) hooks.onProgress?.(result.files);
+  await forEachConcurrent(batches(walkFiles(root)), inFlight, async (files) => {
+    const results = await reader.readBatch(files);
+    results.forEach((r, i) => {
+      result.files++;
+      if ('error' in r) {
+        result.unreadable++;
+        hooks.onUnreadable(path.relative(root, files[i] as string), r.error);
+      } else if (!collector.addParts(r.parts)) {
+        // e.g. a DICOMDIR: valid Part 10, but not a composite instance of a study.
+        result.notInstances++;
+      }
+      if (result.files % 1000 === 0) hooks.onProgress?.(result.files);
+    });
   });
   return { studies: collector.values(), ...result };
 }

@@ -8,6 +8,7 @@ import { studyFromDataset } from '../dicom/extract';
 import { identityConfig, parsePublishArgs, publishUsage, type PublishArgs } from './args';
 import { forEachConcurrent } from './concurrency';
 import { scanDirectory } from './dir-source';
+import { inThreadReader, workerPoolReader } from './header-pool';
 import { clientCredentialsToken, createRegistryClient, staticToken, type RegistryClient } from './fhir';
 import { Progress, type Output } from './progress';
 import { publishBatch, type BatchPublisherDeps } from './publish-batch';
@@ -79,19 +80,39 @@ async function resolveEndpoint(args: PublishArgs, registry: RegistryClient): Pro
   return { reference: found.reference, address: args.wado ?? found.address };
 }
 
+/** Bundles in flight at once: the next one is mapped and sent while the registry commits the last. */
+const BUNDLES_IN_FLIGHT = 2;
+
 async function inBatches(studies: DicomStudy[], size: number, deps: BatchPublisherDeps): Promise<void> {
-  for (let i = 0; i < studies.length; i += size) await publishBatch(studies.slice(i, i + size), deps);
+  const slices: DicomStudy[][] = [];
+  for (let i = 0; i < studies.length; i += size) slices.push(studies.slice(i, i + size));
+  // A dry run prints its Bundles in order, one at a time.
+  await forEachConcurrent(slices, deps.registry ? BUNDLES_IN_FLIGHT : 1, async (slice) => {
+    await publishBatch(slice, deps);
+  });
 }
 
 async function publishFromDir(args: PublishArgs, root: string, deps: BatchPublisherDeps): Promise<void> {
   const { progress, summary } = deps;
-  const scan = await scanDirectory(root, args.concurrency, {
-    onUnreadable: (file, reason) => {
-      summary.skip('unreadable-or-not-dicom-file');
-      progress.log(`skipped file ${file}: ${reason}`);
-    },
-    onProgress: (files) => progress.log(`scanned ${files} files`),
-  });
+  // Header parsing is CPU-bound: spread it over worker threads, keeping this thread for I/O.
+  const reader = args.workers > 0 ? workerPoolReader(args.workers) : inThreadReader();
+  let scan: Awaited<ReturnType<typeof scanDirectory>>;
+  try {
+    scan = await scanDirectory(
+      root,
+      Math.max(2, args.workers * 2),
+      {
+        onUnreadable: (file, reason) => {
+          summary.skip('unreadable-or-not-dicom-file');
+          progress.log(`skipped file ${file}: ${reason}`);
+        },
+        onProgress: (files) => progress.log(`scanned ${files} files`),
+      },
+      reader,
+    );
+  } finally {
+    await reader.close();
+  }
   if (scan.notInstances > 0) summary.skip('dicom-file-without-study-series-sop-uids', scan.notInstances);
   progress.log(`scanned ${scan.files} files: ${scan.studies.length} studies`);
   progress.start(scan.studies.length);
