@@ -135,6 +135,9 @@ describe('metadata and health', () => {
     expect(study.interaction.map((i: { code: string }) => i.code)).toEqual(expect.arrayContaining(['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type']));
     expect(study.searchParam.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['identifier', 'modality', 'started', 'custodian', 'patient']));
     expect(res.body.rest[0].interaction.map((i: { code: string }) => i.code)).toEqual(['transaction', 'batch']);
+    const types = res.body.rest[0].resource.map((r: { type: string }) => r.type);
+    expect(new Set(types).size).toBe(types.length);
+    expect(study.operation.map((o: { name: string }) => o.name)).toContain('resolve');
   });
 
   it('when /healthz and /readyz are called, then the process and database answer', async () => {

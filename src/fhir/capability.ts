@@ -42,6 +42,26 @@ function resourceEntry(def: ResourceTypeDef): CapabilityStatementRestResource {
 }
 
 /**
+ * One entry per resource type (R4 cpb-11): an extension adding operations or interactions to a
+ * type the core serves (e.g. `$resolve` on ImagingStudy) is folded into the core's entry.
+ */
+function mergeByType(entries: CapabilityStatementRestResource[]): CapabilityStatementRestResource[] {
+  const byType = new Map<string, CapabilityStatementRestResource>();
+  for (const e of entries) {
+    const seen = byType.get(e.type);
+    if (!seen) {
+      byType.set(e.type, { ...e });
+      continue;
+    }
+    const codes = new Set((seen.interaction ?? []).map((i) => i.code));
+    seen.interaction = [...(seen.interaction ?? []), ...(e.interaction ?? []).filter((i) => !codes.has(i.code))];
+    if (e.operation) seen.operation = [...(seen.operation ?? []), ...e.operation];
+    if (e.searchParam) seen.searchParam = [...(seen.searchParam ?? []), ...e.searchParam];
+  }
+  return [...byType.values()];
+}
+
+/**
  * The CapabilityStatement, generated from the same resource-type registry the router and the
  * search engine use (so it cannot drift from what is served).
  */
@@ -65,7 +85,7 @@ export function capabilityStatement(fhirBase: string): CapabilityStatement {
           description:
             'Bearer JWT from a trusted issuer (SMART v2 scopes; organisation by ODS code; purpose of use). See /.well-known/smart-configuration.',
         },
-        resource: [...RESOURCE_TYPES.map(resourceEntry), ...extensions.flatMap((e) => e.resources)],
+        resource: mergeByType([...RESOURCE_TYPES.map(resourceEntry), ...extensions.flatMap((e) => e.resources)]),
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
       },
     ],

@@ -19,8 +19,7 @@ function registerResolveCapability(): void {
     documentation:
       "GET [type]/[id]/$resolve: the custodian's WADO-RS study URL and QIDO-RS URL, this registry's DICOMweb gateway URL, the viewer launch URL, and a short-lived ES256 retrieval token (keys at /.well-known/jwks.json). Consent and sharing rules apply as for read: a withheld pointer is 404.",
   };
-  // registerCapability can only add resource entries, so these repeat the types the core lists;
-  // capability.ts should merge entries of one type (core change asked for in the issue-6 report).
+  // Folded into the core's ImagingStudy and DocumentReference entries by capability.ts.
   registerCapability({
     resources: [
       { type: 'ImagingStudy', interaction: [{ code: 'read' }], operation: [operation] },
