@@ -19,7 +19,7 @@ export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 export interface BenchOptions {
   /** Run one part only: the search loads (publish figure when seeding), the audit trail, or publish from a folder. */
-  only?: 'search' | 'audit' | 'publish-dir';
+  only?: 'search' | 'audit' | 'publish-dir' | 'beyond';
   databaseUrl: string;
   pointers: number;
   patients: number;
@@ -50,9 +50,9 @@ export function benchOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   const known = new Set(['--quick', '--reuse']);
   const onlyArg = argv.find((a) => a.startsWith('--only='));
   const only = onlyArg?.slice('--only='.length);
-  if (only !== undefined && !['search', 'audit', 'publish-dir'].includes(only)) throw new Error('--only takes search, audit or publish-dir');
+  if (only !== undefined && !['search', 'audit', 'publish-dir', 'beyond'].includes(only)) throw new Error('--only takes search, audit, publish-dir or beyond');
   const unknown = argv.filter((a) => !known.has(a) && a !== onlyArg);
-  if (unknown.length > 0) throw new Error(`unknown argument ${unknown.join(' ')} (use --quick, --reuse and --only=search|audit|publish-dir)`);
+  if (unknown.length > 0) throw new Error(`unknown argument ${unknown.join(' ')} (use --quick, --reuse and --only=search|audit|publish-dir|beyond)`);
   const quick = argv.includes('--quick');
   const options: BenchOptions = {
     only: only as BenchOptions['only'],

@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs';
+import { benchFederation } from './federation';
+import { benchGateway } from './gateway';
+import { benchNotify } from './notify';
 import { join } from 'node:path';
 import { loadDevIssuer } from '../src/access/dev-issuer';
 import type { DevIssuer } from '../src/access/dev-issuer';
@@ -116,6 +119,25 @@ async function auditFigure(o: BenchOptions, bench: (db: Database, n: number) => 
   }
 }
 
+/** Issues 6 and 7: the DICOMweb gateway, federated search and notification delivery. */
+async function beyondFigures(o: BenchOptions): Promise<SummaryRow[]> {
+  const rows: SummaryRow[] = [];
+  if (o.only && o.only !== 'beyond') return rows;
+  log('DICOMweb gateway vs direct Orthanc retrieval of a 200 MB study (bench/gateway.ts)');
+  const g = await benchGateway();
+  console.log(`\ngateway: direct ${fmt(g.directMBps)} MB/s, through the gateway ${fmt(g.gatewayMBps)} MB/s, ratio ${fmt(g.ratio * 100, 1)} %, gateway peak RSS ${fmt(g.peakRssMB)} MB`);
+  rows.push(row('gateway / direct throughput (%)', g.ratio * 100, 80, 'min'), row('gateway peak RSS (MB)', g.peakRssMB, 150, 'max'));
+  log('federated search with two healthy peers (bench/federation.ts)');
+  const f = await benchFederation();
+  console.log(`\nfederation: local ${fmt(f.localMs, 2)} ms, peers ${f.peerMs.map((m) => fmt(m, 2)).join(' / ')} ms, federated ${fmt(f.federatedMs, 2)} ms; overhead over local ${fmt(f.overheadMs, 2)} ms, budget (slowest peer + 10 ms) ${fmt(f.budgetMs, 2)} ms`);
+  rows.push(row('federated search over local (ms)', f.overheadMs, f.budgetMs, 'max'));
+  log('notification delivery while publishing (bench/notify.ts, PostgreSQL)');
+  const n = await benchNotify({ databaseUrl: o.databaseUrl });
+  console.log(`\nnotify: ${fmt(n.events)} events delivered in ${fmt(n.seconds, 2)} s = ${fmt(n.eventsPerSecond)} events/s (${n.notifications} notification Bundles; publishing took ${fmt(n.publishSeconds, 2)} s)`);
+  rows.push(row('notifications delivered (events/s)', n.eventsPerSecond, 1000, 'min'));
+  return rows;
+}
+
 async function optionalFigures(o: BenchOptions): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
   const auditFile = join(__dirname, 'audit.ts');
@@ -143,6 +165,10 @@ async function main(): Promise<void> {
   const o = benchOptions(process.argv.slice(2), process.env);
   const startedAt = Date.now();
   console.log(`Locus benchmark: ${fmt(o.pointers)} pointers, ${fmt(o.patients)} patients, ${o.trusts} trusts; PostgreSQL schema bench; ${o.connections} connections x ${o.loadSeconds} s per load; server pool ${o.poolSize}`);
+  if (o.only === 'beyond') {
+    printSummary(await beyondFigures(o));
+    return;
+  }
   if (o.only === 'audit' || o.only === 'publish-dir') {
     printSummary(await optionalFigures(o));
     console.log(`\ntotal time ${fmt((Date.now() - startedAt) / 1000)} s`);
@@ -182,7 +208,7 @@ async function main(): Promise<void> {
       row('audited / unaudited (%)', auditRatio * 100, 75, 'min'),
       row('policy overhead (%)', policyOverhead * 100, 10, 'max'),
     );
-    if (o.only !== 'search') summary.push(...(await optionalFigures(o)));
+    if (o.only !== 'search') summary.push(...(await optionalFigures(o)), ...(await beyondFigures(o)));
     printSummary(summary);
     console.log(`\ntotal time ${fmt((Date.now() - startedAt) / 1000)} s`);
   } finally {
