@@ -5,9 +5,16 @@ import type { ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import request from 'supertest';
 import { parse } from 'yaml';
+import { aConsent } from '../src/demo/seed';
+import { federationExtension } from '../src/federation/extension';
+import { dispatchOutbox } from '../src/notify/dispatch';
 import { startTestServer } from './helpers/server';
 import type { TestServer } from './helpers/server';
-import { FHIR_JSON, NHS, aDocument, aStudy, anOrganization, nextUid, patient, registerNetwork } from './helpers/fixtures';
+import { FHIR_JSON, NHS, aDocument, aStudy, anEndpoint, anOrganization, nextUid, patient, registerNetwork } from './helpers/fixtures';
+import { WALES, federationConfig, federationKey } from './federation/support';
+import { aSubscription } from './notify/support';
+import type { FakePacs } from './resolve/fake-pacs';
+import { startFakePacs } from './resolve/fake-pacs';
 
 /**
  * openapi.yaml against the running server: every real response's status must be declared for
@@ -40,7 +47,7 @@ for (const [name, schema] of Object.entries(doc.components.schemas)) ajv.addSche
 
 const templates = Object.keys(doc.paths).map((template) => {
   const segments = template.split('/');
-  const pattern = new RegExp(`^${segments.map((s) => (s.startsWith('{') ? '[^/]+' : s.replace(/[.]/g, '\\.'))).join('/')}$`);
+  const pattern = new RegExp(`^${segments.map((s) => (s.startsWith('{') ? '[^/]+' : s.replace(/[.$]/g, '\\$&'))).join('/')}$`);
   return { template, pattern, literals: segments.filter((s) => s && !s.startsWith('{')).length };
 });
 
@@ -84,6 +91,7 @@ function conform(method: string, url: string, res: request.Response): Json {
 }
 
 let s: TestServer;
+let pacs: FakePacs;
 let endpointId: string;
 let publisher: string;
 let other: string;
@@ -92,11 +100,23 @@ let admin: string;
 let auditor: string;
 
 type Method = 'get' | 'post' | 'put' | 'delete';
-interface CallOptions { token?: string; body?: unknown; headers?: Record<string, string>; form?: string }
+/** raw: keep any body as text (DICOMweb multipart and images are not text to supertest). */
+interface CallOptions { token?: string; body?: unknown; headers?: Record<string, string>; form?: string; cookie?: string; raw?: boolean }
 
 async function call(method: Method, url: string, opts: CallOptions = {}): Promise<{ status: number; body: Json; headers: Record<string, string> }> {
   let r = request(s.baseUrl)[method](url);
+  if (opts.raw) {
+    r = r.buffer(true).parse((res, done) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        (res as unknown as { text: string }).text = Buffer.concat(chunks).toString('latin1');
+        done(null, undefined);
+      });
+    });
+  }
   if (opts.token) r = r.set('authorization', `Bearer ${opts.token}`);
+  if (opts.cookie) r = r.set('cookie', opts.cookie);
   for (const [k, v] of Object.entries(opts.headers ?? {})) r = r.set(k, v);
   if (opts.form !== undefined) r = r.set('content-type', 'application/x-www-form-urlencoded').send(opts.form);
   else if (opts.body !== undefined) r = r.set('content-type', opts.headers?.['content-type'] ?? FHIR_JSON).send(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
@@ -106,8 +126,15 @@ async function call(method: Method, url: string, opts: CallOptions = {}): Promis
 
 const search = (nhs: string): string => `/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${nhs}`)}`;
 
+const savedEnv = { ...process.env };
+
 beforeAll(async () => {
-  s = await startTestServer();
+  // The gateway's PACS timeout (504 in a second, not 30), and no delivery worker: $events numbering is driven by the test.
+  Object.assign(process.env, { LOCUS_GATEWAY_TIMEOUT_MS: '700', LOCUS_NOTIFY: 'false' });
+  pacs = await startFakePacs();
+  // Federation configured (a peer with no agreement in force, so it is never called): targetCommunityIdList is served.
+  const peer = { communityId: WALES, name: 'Wales', fhirBase: 'http://127.0.0.1:9/fhir', organization: 'W01', agreementId: 'wales-imaging' };
+  s = await startTestServer({ extensions: [federationExtension(federationConfig((await federationKey()).privateJwk, [peer]))] });
   const net = await registerNetwork(s, [{ ods: 'RRK' }, { ods: 'RJE' }]);
   endpointId = net.RRK?.endpointId as string;
   publisher = await s.tokenFor('RRK', 'publisher');
@@ -116,7 +143,11 @@ beforeAll(async () => {
   admin = await s.tokenFor('ADMIN', 'admin');
   auditor = await s.tokenFor('RRK', 'auditor');
 });
-afterAll(async () => s.close());
+afterAll(async () => {
+  process.env = savedEnv;
+  await s?.close();
+  await pacs?.stop();
+});
 
 describe('the path matcher and the validator', () => {
   it('when a concrete path is given, then the most specific template wins', () => {
@@ -128,6 +159,12 @@ describe('the path matcher and the validator', () => {
     expect(templateOf('/fhir/AuditEvent')).toBe('/fhir/AuditEvent');
     expect(templateOf('/fhir/AuditEvent/_search')).toBe('/fhir/AuditEvent/_search');
     expect(templateOf('/fhir/AuditEvent/abc')).toBe('/fhir/AuditEvent/{id}');
+    expect(templateOf('/fhir/ImagingStudy/abc/$resolve')).toBe('/fhir/{type}/{id}/$resolve');
+    expect(templateOf('/fhir/Subscription/abc')).toBe('/fhir/Subscription/{id}');
+    expect(templateOf('/fhir/Subscription/abc/$status')).toBe('/fhir/Subscription/{id}/$status');
+    expect(templateOf('/fhir/Subscription/abc/$events')).toBe('/fhir/Subscription/{id}/$events');
+    expect(templateOf('/fhir/Subscription/abc/xstatus')).toBeUndefined();
+    expect(templateOf('/dicomweb/RRK/studies/1.2/series/3.4/instances/5.6/frames/1,2')).toBe('/dicomweb/{ods}/studies/{study}/series/{series}/instances/{instance}/frames/{frames}');
     expect(templateOf('/nowhere')).toBeUndefined();
   });
 
@@ -143,7 +180,26 @@ describe('the path matcher and the validator', () => {
 
 describe('real responses conform to openapi.yaml', () => {
   it('when the unauthenticated endpoints are asked, then they conform', async () => {
-    for (const url of ['/healthz', '/readyz', '/.well-known/smart-configuration', '/fhir/metadata']) expect((await call('get', url)).status).toBe(200);
+    for (const url of ['/healthz', '/readyz', '/.well-known/smart-configuration', '/fhir/metadata', '/.well-known/jwks.json', '/.well-known/locus-federation-jwks.json']) {
+      expect((await call('get', url)).status).toBe(200);
+    }
+    for (const url of ['/viewer/assets/viewer.css', '/viewer/assets/nhsuk-frontend.min.css', '/audit/assets/audit.css', '/audit/assets/nhsuk-frontend.min.css']) expect((await call('get', url)).status).toBe(200);
+    expect((await call('get', '/audit/assets/images/no-such-image.svg', { raw: true })).status).toBe(404);
+  });
+
+  it('when the CapabilityStatement is read, then it lists Subscription with $status and $events, $resolve on the pointers, and targetCommunityIdList', async () => {
+    const cs = (await call('get', '/fhir/metadata')).body as { rest: { resource: { type: string; interaction: { code: string }[]; operation?: { name: string }[]; searchParam?: { name: string }[] }[] }[] };
+    const resources = cs.rest[0]?.resource ?? [];
+    expect(resources.filter((r) => r.type === 'Subscription')).toHaveLength(1);
+    const sub = resources.find((r) => r.type === 'Subscription');
+    expect((sub?.operation ?? []).map((o) => o.name).sort()).toEqual(['events', 'status']);
+    expect((sub?.interaction ?? []).map((i) => i.code).sort()).toEqual(['create', 'delete', 'read', 'search-type', 'update']);
+    for (const type of ['ImagingStudy', 'DocumentReference']) {
+      const entries = resources.filter((r) => r.type === type);
+      expect(entries).toHaveLength(1);
+      expect((entries[0]?.operation ?? []).map((o) => o.name)).toContain('resolve');
+      expect((entries[0]?.searchParam ?? []).filter((p) => p.name === 'targetCommunityIdList')).toHaveLength(1);
+    }
   });
 
   it('when Organizations and Endpoints are written and read, then they conform', async () => {
@@ -270,8 +326,147 @@ describe('real responses conform to openapi.yaml', () => {
     }
   });
 
+  it('when a federated search names target communities, then the merged Bundle and the refusals conform', async () => {
+    const nhs = patient(21);
+    expect((await call('post', '/fhir/ImagingStudy', { token: publisher, body: aStudy({ nhs, endpointId }) })).status).toBe(201);
+    const q = `patient.identifier=${encodeURIComponent(`${NHS}|${nhs}`)}`;
+    const merged = await call('get', `/fhir/ImagingStudy?${q}&targetCommunityIdList=all`, { token: clinician });
+    const entries = merged.body.entry as { resource: { resourceType: string; extension?: { url: string }[] }; search: { mode: string } }[];
+    expect(entries.map((e) => e.search.mode).sort()).toEqual(['match', 'outcome']);
+    expect(entries.find((e) => e.search.mode === 'match')?.resource.extension?.length).toBeGreaterThan(0);
+    expect((await call('post', '/fhir/DocumentReference/_search', { token: clinician, form: `subject:identifier=${encodeURIComponent(`${NHS}|${nhs}`)}&targetCommunityIdList=${WALES}` })).status).toBe(200);
+    expect((await call('get', `/fhir/ImagingStudy?${q}&targetCommunityIdList=urn:oid:1.2.3.4`, { token: clinician })).status).toBe(400);
+    expect((await call('get', '/fhir/Organization?targetCommunityIdList=all', { token: clinician })).status).toBe(400);
+  });
+
+  it('when pointers are resolved, then $resolve answers Parameters, and a withheld, missing or deleted pointer is refused as declared', async () => {
+    const nhs = patient(22);
+    const study = await call('post', '/fhir/ImagingStudy', { token: publisher, body: aStudy({ nhs, endpointId }) });
+    const resolved = await call('get', `/fhir/ImagingStudy/${String(study.body.id)}/$resolve`, { token: clinician });
+    expect(resolved.status).toBe(200);
+    const doc = await call('post', '/fhir/DocumentReference', { token: publisher, body: aDocument({ nhs, custodian: 'RRK' }) });
+    const docResolved = await call('get', `/fhir/DocumentReference/${String(doc.body.id)}/$resolve`, { token: clinician });
+    expect((docResolved.body.parameter as { name: string }[]).map((p) => p.name)).toContain('attachmentUrl');
+    const hiddenNhs = patient(23);
+    const hidden = await call('post', '/fhir/ImagingStudy', { token: publisher, body: aStudy({ nhs: hiddenNhs, endpointId }) });
+    expect((await call('post', '/fhir/Consent', { token: admin, body: aConsent(hiddenNhs, [], 'RRK') })).status).toBe(201);
+    expect((await call('get', `/fhir/ImagingStudy/${String(hidden.body.id)}/$resolve`, { token: clinician })).status).toBe(404);
+    expect((await call('get', '/fhir/ImagingStudy/no-such-id/$resolve', { token: clinician })).status).toBe(404);
+    expect((await call('get', `/fhir/ImagingStudy/${String(study.body.id)}/$resolve`)).status).toBe(401);
+    expect((await call('get', `/fhir/ImagingStudy/${String(study.body.id)}/$resolve`, { token: auditor })).status).toBe(403);
+    expect((await call('delete', `/fhir/ImagingStudy/${String(study.body.id)}`, { token: publisher })).status).toBe(200);
+    expect((await call('get', `/fhir/ImagingStudy/${String(study.body.id)}/$resolve`, { token: clinician })).status).toBe(410);
+  });
+
+  it('when the DICOMweb gateway is asked, then its answers (streamed from the PACS, or refusals) conform', async () => {
+    const org = await call('post', '/fhir/Organization', { token: admin, body: anOrganization('RGT') });
+    const ep = await call('post', '/fhir/Endpoint', { token: admin, body: anEndpoint(String(org.body.id), pacs.root) });
+    const uid = nextUid();
+    const rgt = await s.tokenFor('RGT', 'publisher');
+    const study = await call('post', '/fhir/ImagingStudy', { token: rgt, body: aStudy({ nhs: patient(24), uid, endpointId: String(ep.body.id) }) });
+    const resolved = await call('get', `/fhir/ImagingStudy/${String(study.body.id)}/$resolve`, { token: clinician });
+    const token = (resolved.body.parameter as { name: string; part?: { name: string; valueString?: string }[] }[]).find((p) => p.name === 'retrievalToken')?.part?.find((p) => p.name === 'token')?.valueString as string;
+    const root = `/dicomweb/RGT/studies`;
+    pacs.behave((_req, res) => res.writeHead(200, { 'content-type': 'multipart/related; type="application/dicom"; boundary=locus' }).end('--locus\r\ncontent-type: application/dicom\r\n\r\nDICM\r\n--locus--\r\n'));
+    expect((await call('get', `${root}/${uid}`, { token, raw: true })).status).toBe(200);
+    pacs.behave((_req, res) => res.writeHead(200, { 'content-type': 'application/dicom+json' }).end('[{"0020000D":{"vr":"UI","Value":["1.2"]}}]'));
+    expect((await call('get', `${root}?StudyInstanceUID=${uid}`, { token, raw: true })).status).toBe(200);
+    expect((await call('get', `${root}/${uid}/series/1.2.3/metadata`, { token: clinician, raw: true })).status).toBe(200);
+    pacs.behave((_req, res) => res.writeHead(204).end());
+    expect((await call('get', `${root}/${uid}/series?Modality=CT`, { token, raw: true })).status).toBe(204);
+    pacs.behave((_req, res) => res.writeHead(404).end('no such study'));
+    expect((await call('get', `${root}/${uid}/series/1.2.3/instances/4.5.6/frames/1,2`, { token, raw: true })).status).toBe(404);
+    pacs.behave((_req, res) => res.writeHead(500).end('boom'));
+    expect((await call('get', `${root}/${uid}/metadata`, { token, raw: true })).status).toBe(502);
+    pacs.behave(() => undefined); // never answers
+    expect((await call('get', `${root}/${uid}/metadata`, { token, raw: true })).status).toBe(504);
+    const refusals: [string, string | undefined, number][] = [
+      [`${root}/${uid}`, undefined, 401],
+      [`${root}/${uid}`, 'not.a.jwt', 401],
+      [`/dicomweb/RRK/studies/${uid}`, token, 401],
+      [`${root}/${nextUid()}`, token, 403],
+      [`${root}/${uid}`, auditor, 403],
+      [`${root}/${nextUid()}`, clinician, 404],
+      [root, token, 400],
+      [`${root}/not-a-uid`, token, 400],
+      [`${root}/${uid}/series/1.2/instances/3.4/frames/0`, token, 400],
+    ];
+    for (const [url, t, status] of refusals) {
+      const res = await call('get', url, { token: t, raw: true });
+      expect([url, res.status]).toEqual([url, status]);
+      expect((res.body.issue as { details?: { coding?: { code?: string }[] } }[])[0]?.details?.coding?.[0]?.code).toMatch(/^[A-Z_]+$/);
+    }
+  });
+
+  it('when Subscriptions are created, listed, read, updated, queried and deleted, then every answer conforms', async () => {
+    const nhs = patient(25);
+    const subscriber = await s.tokenFor('RJE', 'system', { scope: 'system/Subscription.cruds' });
+    const otherSubscriber = await s.tokenFor('RQ3', 'system', { scope: 'system/Subscription.cruds' });
+    const body = aSubscription({ endpoint: 'https://127.0.0.1:9/hook', patient: nhs, payload: 'full-resource' });
+    const created = await call('post', '/fhir/Subscription', { token: subscriber, body });
+    expect(created.status).toBe(201);
+    const id = String(created.body.id);
+    expect((await call('post', '/fhir/ImagingStudy', { token: publisher, body: aStudy({ nhs, endpointId }) })).status).toBe(201);
+    await dispatchOutbox(s.db, 100);
+    expect(((await call('get', '/fhir/Subscription', { token: subscriber })).body.entry as unknown[]).length).toBe(1);
+    expect((await call('get', `/fhir/Subscription/${id}`, { token: subscriber })).status).toBe(200);
+    const status = await call('get', `/fhir/Subscription/${id}/$status`, { token: subscriber });
+    expect(status.status).toBe(200);
+    const events = await call('get', `/fhir/Subscription/${id}/$events`, { token: subscriber });
+    expect((events.body.entry as unknown[]).length).toBe(2);
+    expect((await call('get', `/fhir/Subscription/${id}/$events?content=id-only&eventsSinceNumber=1`, { token: subscriber })).status).toBe(200);
+    expect((await call('get', `/fhir/Subscription/${id}/$events?eventsSinceNumber=x`, { token: subscriber })).status).toBe(400);
+    const updated = await call('put', `/fhir/Subscription/${id}`, { token: subscriber, headers: { 'if-match': 'W/"1"' }, body: { ...body, id, status: 'off' } });
+    expect(updated.status).toBe(200);
+    expect((await call('put', `/fhir/Subscription/${id}`, { token: subscriber, headers: { 'if-match': 'W/"1"' }, body: { ...body, id } })).status).toBe(412);
+    expect((await call('get', `/fhir/Subscription/${id}`, { token: otherSubscriber })).status).toBe(404);
+    expect((await call('get', `/fhir/Subscription/${id}/$status`, { token: otherSubscriber })).status).toBe(404);
+    expect((await call('post', '/fhir/Subscription', { token: subscriber, body: { ...body, criteria: 'ImagingStudy?' } })).status).toBe(422);
+    expect((await call('post', '/fhir/Subscription', { token: subscriber, body, headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect((await call('post', '/fhir/Subscription', { token: clinician, body })).status).toBe(403);
+    expect((await call('get', '/fhir/Subscription')).status).toBe(401);
+    expect((await call('delete', `/fhir/Subscription/${id}`, { token: subscriber })).status).toBe(200);
+    expect((await call('get', `/fhir/Subscription/${id}`, { token: subscriber })).status).toBe(404);
+  });
+
+  it('when the prior-imaging page is used, then its pages and redirects conform', async () => {
+    const nhs = patient(26);
+    const study = await call('post', '/fhir/ImagingStudy', { token: publisher, body: aStudy({ nhs, endpointId }) });
+    expect((await call('get', '/viewer')).status).toBe(200);
+    const login = await call('post', '/viewer/login', { form: `token=${clinician}` });
+    expect(login.status).toBe(303);
+    const cookie = String(login.headers['set-cookie']).split(';')[0] as string;
+    expect((await call('get', '/viewer', { cookie })).status).toBe(200);
+    expect((await call('get', `/viewer?nhs=${nhs}`, { cookie })).status).toBe(200);
+    expect((await call('get', '/viewer?nhs=123', { cookie })).status).toBe(400);
+    expect((await call('get', `/viewer/open?type=ImagingStudy&id=${String(study.body.id)}`, { cookie })).status).toBe(200);
+    expect((await call('get', '/viewer/open?type=ImagingStudy&id=no-such-id', { cookie })).status).toBe(404);
+    expect((await call('post', '/viewer/break-glass', { cookie, form: `nhs=${nhs}&reason=${encodeURIComponent('unconscious in ED, prior CT needed')}` })).status).toBe(403);
+    expect((await call('post', '/viewer/login', { form: 'token=%21%21' })).status).toBe(400);
+    expect((await call('post', '/viewer/login', { form: 'token=not.a.jwt' })).status).toBe(401);
+    expect((await call('post', '/viewer/login', { form: `token=${clinician}`, headers: { origin: 'https://elsewhere.example' } })).status).toBe(403);
+    expect((await call('get', '/viewer', { cookie: 'locus_viewer_session=not.a.jwt' })).status).toBe(401);
+    expect((await call('post', '/viewer/logout')).status).toBe(303);
+  });
+
+  it('when the audit review page is used, then its pages, CSV export and redirects conform', async () => {
+    expect((await call('get', '/audit')).status).toBe(200);
+    const login = await call('post', '/audit/login', { form: `token=${auditor}` });
+    expect(login.status).toBe(303);
+    const cookie = String(login.headers['set-cookie']).split(';')[0] as string;
+    expect((await call('get', '/audit', { cookie })).status).toBe(200);
+    expect((await call('get', '/audit?patient=123', { cookie })).status).toBe(400);
+    const csv = await call('get', '/audit/export.csv?outcome=success', { cookie });
+    expect(csv.status).toBe(200);
+    expect(String(csv.body.text).split('\n').length).toBeGreaterThan(1);
+    expect((await call('get', '/audit/export.csv')).status).toBe(401);
+    expect((await call('post', '/audit/login', { form: `token=${clinician}` })).status).toBe(403);
+    expect((await call('post', '/audit/dev-login', { form: 'org=RRK' })).status).toBe(404);
+    expect((await call('post', '/audit/logout')).status).toBe(303);
+  });
+
   it('when the run is over, then every status the API promises for these interactions was met at least once', () => {
     const statuses = new Set([...exercised].map((e) => e.split(' ')[2]));
-    for (const status of ['200', '201', '400', '401', '403', '404', '406', '409', '410', '412', '415', '422']) expect([status, statuses.has(status)]).toEqual([status, true]);
+    for (const status of ['200', '201', '204', '303', '400', '401', '403', '404', '406', '409', '410', '412', '415', '422', '502', '504']) expect([status, statuses.has(status)]).toEqual([status, true]);
   });
 });

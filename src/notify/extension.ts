@@ -1,15 +1,53 @@
+import { registerCapability } from '../fhir/capability';
 import type { AppDeps } from '../fhir/pipeline';
 import type { LocusExtension } from '../extensions';
 import type { NotifyOptions } from './notify-config';
 import { subscriptionRoutes } from './routes';
+import { BACKPORT_SUBSCRIPTION_PROFILE, POINTER_TOPIC } from './topic';
 import type { NotifyWorker } from './worker';
 import { createNotifyWorker } from './worker';
+
+const BACKPORT_OPERATIONS = 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition';
+let registered = false;
+
+/** Subscription in the CapabilityStatement: what routes.ts serves, with the backport's $status and $events. */
+function registerNotifyCapability(): void {
+  if (registered) return;
+  registered = true;
+  registerCapability({
+    resources: [
+      {
+        type: 'Subscription',
+        profile: BACKPORT_SUBSCRIPTION_PROFILE,
+        documentation: `R4 Subscriptions Backport (IHE DSUBm), rest-hook only, topic ${POINTER_TOPIC}; filter by patient.identifier or custodian (backport-filter-criteria). A Subscription is visible to its owner organisation only; search-type lists the caller's organisation's Subscriptions (at most 100) and applies no search parameters.`,
+        interaction: [{ code: 'create' }, { code: 'read' }, { code: 'update' }, { code: 'delete' }, { code: 'search-type' }],
+        versioning: 'versioned',
+        updateCreate: false,
+        searchParam: [],
+        operation: [
+          {
+            name: 'status',
+            definition: `${BACKPORT_OPERATIONS}/backport-subscription-status`,
+            documentation: 'GET Subscription/[id]/$status: a searchset Bundle holding the SubscriptionStatus Parameters (query-status).',
+          },
+          {
+            name: 'events',
+            definition: `${BACKPORT_OPERATIONS}/backport-subscription-events`,
+            documentation:
+              'GET Subscription/[id]/$events?eventsSinceNumber=&eventsUntilNumber=&content=empty|id-only|full-resource: past events (at most 1000) as a query-event notification Bundle; sharing rules re-checked.',
+          },
+        ],
+      },
+    ],
+  });
+}
 
 /**
  * Notifications to shared care records (IHE DSUBm over the R4 Subscriptions Backport):
  * Subscription routes, and the delivery worker the server starts and stops with itself.
  */
 export function notifyExtension(options: NotifyOptions): LocusExtension & { workerFor(deps: AppDeps): NotifyWorker | undefined } {
+  registerNotifyCapability();
   const workers = new WeakMap<AppDeps, NotifyWorker>();
   return {
     routes: subscriptionRoutes(options),
