@@ -1,3 +1,4 @@
+import type { AuditIndexColumns } from '../src/audit/audit-event';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '../src/access/principal';
 import type { AuditRecord } from '../src/audit/audit-event';
@@ -42,20 +43,12 @@ function syntheticRecord(i: number): AuditRecord {
   };
 }
 
-interface Row {
+interface Row extends AuditIndexColumns {
   id: string;
   recorded: string;
   chain: number;
   chain_pos: number;
   hash: string;
-  patients: string[];
-  agent_ods: string | null;
-  agent_user: string | null;
-  action: string;
-  subtype: string;
-  outcome: string;
-  purpose: string | null;
-  break_glass: boolean;
   resource: string;
 }
 

@@ -23,6 +23,18 @@ export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 /** AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
 export type AuditOutcome = '0' | '4' | '8' | '12';
 
+/** The typed columns stored beside each AuditEvent's text, for review queries and verification. */
+export interface AuditIndexColumns {
+  patients: string[];
+  agent_ods: string | null;
+  agent_user: string | null;
+  action: string;
+  subtype: string;
+  outcome: string;
+  purpose: string | null;
+  break_glass: boolean;
+}
+
 export interface AuditEntityRef {
   type: string;
   id: string;

@@ -1,17 +1,10 @@
+import type { AuditIndexColumns } from './audit-event';
 import type { Queryable } from '../store/database';
 
 /** One event ready to append: its text and the typed columns derived from the same record. */
-export interface EventRow {
+export interface EventRow extends AuditIndexColumns {
   id: string;
   recorded: string;
-  patients: string[];
-  agent_ods: string | null;
-  agent_user: string | null;
-  action: string;
-  subtype: string;
-  outcome: string;
-  purpose: string | null;
-  break_glass: boolean;
   resource: string;
 }
 

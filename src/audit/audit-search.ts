@@ -1,3 +1,4 @@
+import type { AuditIndexColumns } from './audit-event';
 import { bundleText, entryText } from '../registry/search';
 import type { Queryable } from '../store/database';
 import { SqlBuilder } from '../store/sql-builder';
@@ -5,18 +6,10 @@ import type { AuditCursor, AuditQuery } from './audit-query';
 import { encodeAuditCursor } from './audit-query';
 
 /** One `audit_event` row as the review reads it (the typed columns, and the stored event text). */
-export interface AuditRow {
+export interface AuditRow extends AuditIndexColumns {
   seq: number;
   id: string;
   recorded: Date;
-  patients: string[];
-  agent_ods: string | null;
-  agent_user: string | null;
-  action: string;
-  subtype: string;
-  outcome: string;
-  purpose: string | null;
-  break_glass: boolean;
   resource?: string;
 }
 

@@ -1,21 +1,14 @@
+import type { AuditIndexColumns } from './audit-event';
 import { NHS_NUMBER_SYSTEM } from '../registry/nhs-number';
 
 /** An `audit_event` row as verification reads it. */
-export interface VerifyRow {
+export interface VerifyRow extends AuditIndexColumns {
   seq: number;
   id: string;
   chain_pos: number;
   hash: Uint8Array;
   resource: string;
   recorded: Date;
-  patients: string[];
-  agent_ods: string | null;
-  agent_user: string | null;
-  action: string;
-  subtype: string;
-  outcome: string;
-  purpose: string | null;
-  break_glass: boolean;
 }
 
 interface StoredEvent {

@@ -5,7 +5,6 @@
  * so pixel data is neither decoded nor (for any file larger than the first prefix) read from disk.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import * as dcmjs from 'dcmjs';
 import { TAG, type DicomJsonDataset } from './dicom-json';
 
@@ -33,36 +32,12 @@ export function parsePart10(bytes: Uint8Array): { dataset: DicomJsonDataset; rea
 
 /**
  * Reads a file's DICOM header: a first 16 KiB read (most headers, and whole small objects such as
- * SR), then ×4 prefixes until the parse reaches PixelData or the file ends. A short read means
- * the whole file is in hand, so no stat call is needed: on a folder of 100k files each system
- * call counts.
+ * SR), then ×4 prefixes until the parse reaches PixelData or the file ends. A short read means the
+ * whole file is in hand, so no stat call is needed. The reads block: a header costs a few hundred
+ * microseconds, and header reading runs in worker threads (publisher/header-pool.ts), where a
+ * direct system call is cheaper than a round trip through libuv's thread pool.
  */
-export async function readPart10Header(path: string): Promise<DicomJsonDataset> {
-  const handle = await open(path, 'r');
-  try {
-    let length = FIRST_PREFIX;
-    for (;;) {
-      const bytes = new Uint8Array(length);
-      const { bytesRead } = await handle.read(bytes, 0, length, 0);
-      const whole = bytesRead < length;
-      try {
-        const { dataset, reachedPixelData } = parsePart10(bytes.subarray(0, bytesRead));
-        if (reachedPixelData || whole) return dataset;
-      } catch (err) {
-        if (whole) throw err;
-      }
-      length *= 4;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * The same, with blocking reads: for worker threads, where a direct system call is cheaper than a
- * round trip through libuv's thread pool and blocks nothing but that worker.
- */
-export function readPart10HeaderSync(path: string): DicomJsonDataset {
+export function readPart10Header(path: string): DicomJsonDataset {
   const fd = openSync(path, 'r');
   try {
     let length = FIRST_PREFIX;

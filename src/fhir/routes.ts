@@ -111,6 +111,19 @@ function formParams(ctx: Ctx): [string, string][] {
   return [...new URLSearchParams(typeof ctx.req.body === 'string' ? ctx.req.body : '')];
 }
 
+/** read (no version) and vread: the same checks, the same audit entities, the same headers. */
+async function readReply(ctx: Ctx, version: number | undefined): Promise<Reply> {
+  const def = typeOf(ctx.req);
+  requireScope(ctx, def, 'r', 'read');
+  const id = idOf(ctx.req);
+  const entity: { type: string; id: string; version?: number } = { type: def.type, id, version };
+  ctx.draft.entities.push(entity);
+  const r = version === undefined ? await readResource(ctx.deps.db, def, id, readDeps(ctx)) : await vreadResource(ctx.deps.db, def, id, version, readDeps(ctx));
+  entity.version = r.version;
+  if (r.patient) ctx.draft.patients.push(r.patient);
+  return { status: 200, body: r.text, headers: { etag: `W/"${r.version}"`, 'last-modified': new Date(r.lastUpdated).toUTCString() } };
+}
+
 const writeAction = (req: Request): 'C' | 'U' | 'D' => (req.method === 'POST' ? 'C' : req.method === 'PUT' ? 'U' : 'D');
 
 /** The FHIR route table. The router, the audit walk test and the CapabilityStatement all read it. */
@@ -181,16 +194,7 @@ export const fhirRoutes: RouteDef[] = [
     subtype: 'read',
     action: 'R',
     auth: true,
-    handle: async (ctx) => {
-      const def = typeOf(ctx.req);
-      requireScope(ctx, def, 'r', 'read');
-      const id = idOf(ctx.req);
-      ctx.draft.entities.push({ type: def.type, id });
-      const r = await readResource(ctx.deps.db, def, id, readDeps(ctx));
-      ctx.draft.entities[ctx.draft.entities.length - 1] = { type: def.type, id, version: r.version };
-      if (r.patient) ctx.draft.patients.push(r.patient);
-      return { status: 200, body: r.text, headers: { etag: `W/"${r.version}"`, 'last-modified': new Date(r.lastUpdated).toUTCString() } };
-    },
+    handle: (ctx) => readReply(ctx, undefined),
   },
   {
     method: 'get',
@@ -198,16 +202,10 @@ export const fhirRoutes: RouteDef[] = [
     subtype: 'vread',
     action: 'R',
     auth: true,
-    handle: async (ctx) => {
-      const def = typeOf(ctx.req);
-      requireScope(ctx, def, 'r', 'read');
-      const id = idOf(ctx.req);
+    handle: (ctx) => {
       const vid = String(ctx.req.params.vid);
       if (!/^\d{1,9}$/.test(vid)) throw badRequest('the version id must be a whole number', 'vid');
-      ctx.draft.entities.push({ type: def.type, id, version: Number(vid) });
-      const r = await vreadResource(ctx.deps.db, def, id, Number(vid), readDeps(ctx));
-      if (r.patient) ctx.draft.patients.push(r.patient);
-      return { status: 200, body: r.text, headers: { etag: `W/"${r.version}"`, 'last-modified': new Date(r.lastUpdated).toUTCString() } };
+      return readReply(ctx, Number(vid));
     },
   },
   {

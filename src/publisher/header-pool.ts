@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { instancePartsOf } from '../dicom/extract';
-import { readPart10HeaderSync } from '../dicom/part10';
+import { readPart10Header } from '../dicom/part10';
 import type { HeaderResult } from './header-worker';
 
 /**
@@ -17,7 +17,7 @@ export interface HeaderReader {
 export function readHeaders(files: string[]): HeaderResult[] {
   return files.map((file) => {
     try {
-      return { parts: instancePartsOf(readPart10HeaderSync(file)) };
+      return { parts: instancePartsOf(readPart10Header(file)) };
     } catch (err) {
       return { error: err instanceof Error ? (err.message.split('\n')[0] ?? 'unreadable') : String(err) };
     }

@@ -51,18 +51,18 @@ describe('Part 10 header reading (dcmjs)', () => {
     // Header + PixelData tag + 64 bytes of a 512 KiB value: readable only if the value is skipped.
     const file = path.join(dir, 'big.dcm');
     await writeFile(file, bytes.subarray(0, bytes.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00])) + 64));
-    const ds = await readPart10Header(file);
+    const ds = readPart10Header(file);
     expect(getString(ds, TAG.SOPInstanceUID)).toBe('1.2.3.1');
   });
 
   it('when a file is not DICOM or is truncated, then reading throws', async () => {
     const junk = path.join(dir, 'junk.dcm');
     await writeFile(junk, 'this is not a DICOM file at all, just text');
-    await expect(readPart10Header(junk)).rejects.toThrow();
+    expect(() => readPart10Header(junk)).toThrow();
     const [inst] = generateStudy(presetStudy('CT', 1, 1)).instances;
     const cut = path.join(dir, 'cut.dcm');
     await writeFile(cut, inst!.bytes.subarray(0, 300));
-    await expect(readPart10Header(cut)).rejects.toThrow();
+    expect(() => readPart10Header(cut)).toThrow();
   });
 
   it('when instances of several studies are collected, then they group by study and series', () => {
