@@ -109,6 +109,8 @@ describe('Consent resources', () => {
     const after = await get(s, token, `/fhir/ImagingStudy?patient.identifier=${DEMO_PATIENTS.shared}`);
     const custodians = after.body.entry.filter((e: { search: { mode: string } }) => e.search.mode === 'match').map((e: { resource: { endpoint: unknown } }) => e.resource);
     expect(custodians).toHaveLength(1); // RL4's own copy only
+    // A page with results can still have had others withheld: the notice says so.
+    expect(after.body.entry.filter((e: { search: { mode: string } }) => e.search.mode === 'outcome')).toHaveLength(1);
     const withdraw = await request(s.baseUrl).delete(`/fhir/Consent/${created.body.id}`).set('authorization', `Bearer ${writer}`);
     expect(withdraw.status).toBe(200);
     const again = await get(s, token, `/fhir/ImagingStudy?patient.identifier=${DEMO_PATIENTS.shared}`);

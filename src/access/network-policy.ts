@@ -132,6 +132,10 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
       if (isBreakGlass(principal)) return `(${alias}.custodian_ods = ${v.org} or ${related(alias, v)})`;
       return `(${alias}.custodian_ods = ${v.org} or ${permittedWithoutBreakGlass(alias, kind, v)})`;
     },
+    reach(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string {
+      const breakGlass: Principal = { ...principal, purposeOfUse: 'ETREAT', breakGlassReason: principal.breakGlassReason ?? 'reach of break-glass' };
+      return this.visible(breakGlass, alias, kind, b, now);
+    },
     revealableByBreakGlass(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string | undefined {
       if (isBreakGlass(principal)) return undefined;
       if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'revealable');

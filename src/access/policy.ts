@@ -12,6 +12,11 @@ export interface PointerPolicy {
   visible(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
   /** Rows withheld now that break-glass would reveal (for the searchset warning); undefined when none could be. */
   revealableByBreakGlass?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string | undefined;
+  /**
+   * Rows break-glass would show this caller (a superset of `visible`): lets one scan both page the
+   * visible rows and tell whether any were withheld. Undefined for a policy that withholds nothing.
+   */
+  reach?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
   /** Reload cached organisation facts (after an Organization write). */
   refresh?(): Promise<void>;
   close?(): void;

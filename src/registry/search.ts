@@ -186,8 +186,8 @@ export async function searchResources(q: Queryable, req: SearchRequest): Promise
   const s = parseSearch(req);
   const { def } = req;
   const { b } = s;
-  const where = [...s.where];
-  if (def.pointer) where.push(req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now));
+  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now) : undefined;
+  const where = visible ? [...s.where, visible] : [...s.where];
   const warnings: IssueDetail[] = s.ignored.map((k) => ({ severity: 'warning', code: 'not-supported', diagnostics: `search parameter ${k} is not supported and was ignored`, spine: 'INVALID_PARAMETER', expression: [k] }));
   const base = `${req.fhirBase}/${def.type}`;
 
@@ -199,9 +199,55 @@ export async function searchResources(q: Queryable, req: SearchRequest): Promise
     if (s.summaryCount) {
       return { bundle: bundleText(`${base}${selfQuery(s.kept)}`, [], warnings, total), returned: [], patients: s.patients, total };
     }
-    return finishPage(q, req, s, where, base, warnings, total);
+    return finishPage(q, req, s, where, visible, base, warnings, total);
   }
-  return finishPage(q, req, s, where, base, warnings, undefined);
+  return finishPage(q, req, s, where, visible, base, warnings, undefined);
+}
+
+interface PageRow {
+  id: string | null;
+  version: number;
+  resource: string;
+  sort_key: Date;
+  patient_nhs?: string;
+  endpoint_ids?: string[];
+  withheld?: boolean;
+}
+
+/**
+ * The page query. For a patient search by a caller who is not breaking glass, one scan of the
+ * patient's rows within break-glass reach both pages the visible ones and tells whether any were
+ * withheld (a window over the same rows); only an empty page needs a second look.
+ */
+async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where: string[], visible: string | undefined, desc: boolean): Promise<{ rows: PageRow[]; withheld: boolean }> {
+  const { def } = req;
+  const { b, sort } = s;
+  const now = req.now ?? new Date();
+  const dir = desc ? 'desc' : 'asc';
+  const cursor = (alias: string, column: string): string => {
+    if (!s.cursor) return '';
+    const k = new Date(s.cursor.k);
+    if (Number.isNaN(k.getTime())) throw badRequest('_cursor is not a cursor this server issued', '_cursor');
+    return ` and (${alias}.${column}, ${alias}.id) ${desc ? '<' : '>'} (${b.param(k)}::timestamptz, ${b.param(s.cursor.i)})`;
+  };
+  const cols = `t.id, t.version, t.resource, t.${sort.column} as sort_key${def.pointer ? ', t.patient_nhs' : ''}${s.includeEndpoint ? ', t.endpoint_ids' : ''}`;
+  const kind = def.type as 'ImagingStudy';
+  const reach = visible && s.patients.length > 0 ? req.policy.reach?.(req.principal, 't', kind, b, now) : undefined;
+  if (!reach) {
+    const sql = `select ${cols} from ${def.table} t where ${where.join(' and ')}${cursor('t', sort.column)} order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+    return { rows: (await q.query<PageRow>(sql, b.params)).rows, withheld: false };
+  }
+  const inner = `select ${cols}, ${visible} as v from ${def.table} t where ${s.where.join(' and ')} and ${reach}`;
+  const sql = `select m.* from (select i.*, bool_or(not i.v) over () as withheld from (${inner}) i) m
+    where m.v${cursor('m', 'sort_key')} order by m.sort_key ${dir}, m.id ${dir} limit ${s.count + 1}`;
+  const rows = (await q.query<PageRow>(sql, b.params)).rows;
+  if (rows.length > 0) return { rows, withheld: rows[0]?.withheld === true };
+  // Nothing visible on this page: ask separately whether break-glass would show anything.
+  const w = new SqlBuilder();
+  const revealable = req.policy.revealableByBreakGlass?.(req.principal, 'w', kind, w, now);
+  if (!revealable) return { rows, withheld: false };
+  const found = await q.query(`select 1 from ${def.table} w where w.patient_nhs = any(${w.param(s.patients)}::text[]) and ${revealable} limit 1`, w.params);
+  return { rows, withheld: found.rowCount > 0 };
 }
 
 async function finishPage(
@@ -209,33 +255,18 @@ async function finishPage(
   req: SearchRequest,
   s: ParsedSearch,
   where: string[],
+  visible: string | undefined,
   base: string,
   warnings: IssueDetail[],
   total: number | undefined,
 ): Promise<SearchResult> {
   const { def } = req;
-  const { b, sort } = s;
+  const { sort } = s;
   const backwards = s.cursor?.d === 'p';
   const desc = s.descending !== backwards;
-  if (s.cursor) {
-    if (s.cursor.s !== `${s.descending ? '-' : ''}${sort.name}`) throw badRequest('_cursor belongs to a search with another _sort', '_cursor');
-    const k = new Date(s.cursor.k);
-    if (Number.isNaN(k.getTime())) throw badRequest('_cursor is not a cursor this server issued', '_cursor');
-    where.push(`(t.${sort.column}, t.id) ${desc ? '<' : '>'} (${b.param(k)}::timestamptz, ${b.param(s.cursor.i)})`);
-  }
-  const dir = desc ? 'desc' : 'asc';
-  const extraCols = def.pointer ? ', t.patient_nhs' : '';
-  const includeCols = s.includeEndpoint ? ', t.endpoint_ids' : '';
-  let sql = `select t.id, t.version, t.resource, t.${sort.column} as sort_key${extraCols}${includeCols} from ${def.table} t where ${where.join(' and ')} order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
-  const revealable = def.pointer && s.patients.length > 0 ? req.policy.revealableByBreakGlass?.(req.principal, 'w', def.type as 'ImagingStudy', b, req.now ?? new Date()) : undefined;
-  if (revealable) {
-    // Same round trip: does break-glass reveal anything for this patient? (no count, no detail)
-    const patients = b.param(s.patients);
-    sql = `select p.*, h.withheld from (select exists (select 1 from ${def.table} w where w.patient_nhs = any(${patients}::text[]) and ${revealable}) as withheld) h
-      left join lateral (${sql}) p on true`;
-  }
-  const r = await q.query<{ id: string | null; version: number; resource: string; sort_key: Date; patient_nhs?: string; endpoint_ids?: string[]; withheld?: boolean }>(sql, b.params);
-  const withheld = r.rows[0]?.withheld === true;
+  if (s.cursor && s.cursor.s !== `${s.descending ? '-' : ''}${sort.name}`) throw badRequest('_cursor belongs to a search with another _sort', '_cursor');
+  const r = await pageRows(q, req, s, where, visible, desc);
+  const withheld = r.withheld;
   if (withheld) {
     warnings.push({ severity: 'warning', code: 'suppressed', diagnostics: 'Some results were withheld by consent or sharing rules; emergency (break-glass) access with a stated reason could reveal them.', spine: 'ACCESS_DENIED' });
   }
