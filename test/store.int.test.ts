@@ -1,0 +1,23 @@
+import { loadMigrations, migrate } from '../src/store/migrate';
+import type { Database } from '../src/store/database';
+import { testDatabase } from './helpers/db';
+
+let db: Database;
+let drop: () => Promise<void>;
+beforeAll(async () => {
+  ({ db, drop } = await testDatabase());
+});
+afterAll(async () => drop());
+
+describe('migrations', () => {
+  it('when migrations run again on a migrated database, then nothing is applied and each is recorded once', async () => {
+    expect(await migrate(db)).toEqual([]);
+    const recorded = await db.query<{ version: string }>('select version from schema_migrations order by version');
+    expect(recorded.rows.map((r) => r.version)).toEqual(loadMigrations().map((m) => m.version));
+  });
+
+  it('when the database supports lz4, then audit event texts use it (pglz costs more CPU than the insert)', async () => {
+    const r = await db.query<{ c: string }>("select attcompression::text as c from pg_attribute where attrelid = 'audit_event'::regclass and attname = 'resource'");
+    expect(r.rows[0]?.c).toBe(db.kind === 'postgres' ? 'l' : '');
+  });
+});
