@@ -1,6 +1,5 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import express from 'express';
-import { decodeJwt } from 'jose';
 import type { DevIssuer } from '../access/dev-issuer';
 import type { AuditOutcome } from '../audit/audit-event';
 import { statusToOutcome } from '../audit/audit-event';
@@ -18,6 +17,7 @@ import { streamExport } from './audit-export';
 import { chartWindow, filterParams, filterQuery, readFilter } from './audit-filter';
 import { errorSummary, filterForm, layout, loginBody, pagination, resultsTable } from './audit-page-view';
 import { html } from './html';
+import { sessionCookie } from './page-parts';
 
 const PAGE_SIZE = 25;
 const PAGE_HEADERS: Record<string, string> = {
@@ -36,16 +36,6 @@ function sendPage(res: Response, status: number, page: string, extra: Record<str
 
 const clearCookie = `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/audit; Max-Age=0`;
 
-function sessionCookie(req: Request, token: string): string {
-  let maxAge = 8 * 3600;
-  try {
-    const exp = decodeJwt(token).exp;
-    if (typeof exp === 'number') maxAge = Math.max(0, Math.min(maxAge, exp - Math.floor(Date.now() / 1000)));
-  } catch {
-    // verified already; an unreadable exp keeps the default
-  }
-  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/audit; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`;
-}
 
 /** Cross-site form posts are refused outright (the SameSite=Strict cookie already withholds the session). */
 function sameOrigin(req: Request, res: Response, next: NextFunction): void {
@@ -88,7 +78,7 @@ export function mountAuditPage(app: Express, deps: AppDeps, options: AuditPageOp
       return sendPage(res, err.status, layout('Sign in', loginBody([`Sign-in refused: ${err.message}`], dev)));
     }
     if (!(await audit({ requestId: rid, req, caller, outcome: '0', channel: 'audit-page-sign-in' }))) return unavailable(res);
-    res.setHeader('set-cookie', sessionCookie(req, token));
+    res.setHeader('set-cookie', sessionCookie(req, SESSION_COOKIE, '/audit', token));
     res.redirect(303, '/audit');
   };
 

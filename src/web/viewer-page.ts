@@ -1,6 +1,5 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import express from 'express';
-import { decodeJwt } from 'jose';
 import type { Principal } from '../access/principal';
 import { hasScope } from '../access/principal';
 import { TokenError } from '../access/tokens';
@@ -14,6 +13,7 @@ import { isValidNhsNumber } from '../registry/nhs-number';
 import { findPriorImaging } from '../resolve/prior-imaging';
 import { resolveFor } from '../resolve/resolve-routes';
 import { html } from './html';
+import { sessionCookie } from './page-parts';
 import { mountViewerAssets } from './viewer-assets';
 import type { ViewerForm } from './viewer-view';
 import { MODALITY_CHOICES, breakGlassBanner, breakGlassNotice, errorBox, openBody, searchForm, signInBody, timeline, viewerLayout } from './viewer-view';
@@ -35,16 +35,6 @@ function send(res: Response, status: number, page: string, extra: Record<string,
   res.send(page);
 }
 
-function sessionCookie(req: Request, token: string): string {
-  let maxAge = 8 * 3600;
-  try {
-    const exp = decodeJwt(token).exp;
-    if (typeof exp === 'number') maxAge = Math.max(0, Math.min(maxAge, exp - Math.floor(Date.now() / 1000)));
-  } catch {
-    // verified already; an unreadable exp keeps the default
-  }
-  return `${VIEWER_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/viewer; Max-Age=${maxAge}${req.secure ? '; Secure' : ''}`;
-}
 
 function cookieToken(req: Request): string | undefined {
   for (const part of (req.header('cookie') ?? '').split(';')) {
@@ -212,7 +202,7 @@ ${timeline(result, next, reason)}`;
       return;
     }
     if (!(await audit(res, req, caller, { subtype: 'operation', operation: 'viewer-sign-in', action: 'E' }))) return;
-    res.setHeader('set-cookie', sessionCookie(req, token));
+    res.setHeader('set-cookie', sessionCookie(req, VIEWER_COOKIE, '/viewer', token));
     res.redirect(303, '/viewer');
   });
 

@@ -2,6 +2,10 @@ import type { PriorImaging, TimelineStudy } from '../resolve/prior-imaging';
 import type { ResolvedStudy } from '../resolve/resolve-study';
 import type { Html } from './html';
 import { html } from './html';
+import { errorSummary } from './page-parts';
+
+/** The error summary box (shared with the audit page). */
+export const errorBox = errorSummary;
 
 /** The search form as the clinician typed it (re-shown escaped). */
 export interface ViewerForm {
@@ -40,13 +44,6 @@ ${body}
 </html>`.text;
 }
 
-export function errorBox(messages: string[]): Html {
-  if (messages.length === 0) return html``;
-  return html`<div class="nhsuk-error-summary" aria-labelledby="error-summary-title" role="alert" tabindex="-1">
-<h2 class="nhsuk-error-summary__title" id="error-summary-title">There is a problem</h2>
-<div class="nhsuk-error-summary__body"><ul class="nhsuk-list nhsuk-error-summary__list">${messages.map((m) => html`<li>${m}</li>`)}</ul></div>
-</div>`;
-}
 
 export function signInBody(errors: string[]): Html {
   return html`<h1>Sign in to see prior imaging</h1>
