@@ -63,14 +63,19 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-/** Reads and validates the environment; a bad value is one clear line, and no start. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
+/** Validates environment variables against a zod schema; a bad value is one clear line. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     throw new ConfigError(`invalid configuration: ${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`);
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+/** Reads and validates the environment; a bad value is one clear line, and no start. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parseEnv(envSchema, env);
   const baseUrl = (e.LOCUS_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   const algs = e.LOCUS_ALLOWED_ALGS.split(',').map((a) => a.trim()).filter(Boolean);
   const forbidden = algs.filter((a) => a === 'none' || a.startsWith('HS'));

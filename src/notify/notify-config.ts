@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../config';
+import { parseEnv } from '../config';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -33,12 +33,7 @@ export interface NotifyOptions {
 }
 
 export function loadNotifyOptions(env: NodeJS.ProcessEnv = process.env): NotifyOptions {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new ConfigError(`invalid configuration: ${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env);
   return {
     enabled: e.LOCUS_NOTIFY,
     maxFailures: e.LOCUS_NOTIFY_MAX_FAILURES,

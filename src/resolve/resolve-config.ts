@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../config';
+import { parseEnv } from '../config';
 
 /**
  * Settings of `$resolve`, the retrieval tokens and the DICOMweb gateway, read from the
@@ -30,12 +30,7 @@ export interface ResolveConfig {
 }
 
 export function loadResolveConfig(env: NodeJS.ProcessEnv = process.env): ResolveConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new ConfigError(`invalid configuration: ${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env);
   return {
     tokenTtlSeconds: e.LOCUS_RETRIEVAL_TOKEN_TTL,
     keyRotationSeconds: e.LOCUS_RETRIEVAL_KEY_ROTATION,
