@@ -1,7 +1,7 @@
 import type { AuditRow } from '../audit/audit-search';
 import type { Html } from './html';
 import { html, trusted } from './html';
-import { errorSummary } from './page-parts';
+import { errorSummary, pageShell } from './page-parts';
 
 export { errorSummary };
 
@@ -21,32 +21,16 @@ export interface PageFilter {
 }
 
 export function layout(title: string, body: Html, signedIn?: { who: string }): string {
-  return html`<!DOCTYPE html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} – Locus audit review</title>
-<link rel="stylesheet" href="/audit/assets/nhsuk-frontend.min.css">
-<link rel="stylesheet" href="/audit/assets/audit.css">
-</head>
-<body>
-<a class="nhsuk-skip-link" href="#main">Skip to main content</a>
-<header class="nhsuk-header" role="banner">
-<div class="nhsuk-header__container nhsuk-width-container">
-<div class="nhsuk-header__service">
-<a class="nhsuk-header__service-logo" href="/audit" aria-label="NHS Locus audit review homepage">${NHS_LOGO}<span class="nhsuk-header__service-name">Locus audit review</span></a>
-</div>
-${signedIn ? html`<form class="locus-signout" method="post" action="/audit/logout"><span class="locus-who">Signed in as ${signedIn.who}</span> <button class="nhsuk-button nhsuk-button--reverse nhsuk-button--small" type="submit">Sign out</button></form>` : ''}
-</div>
-</header>
-<div class="nhsuk-width-container locus-wide">
-<main class="nhsuk-main-wrapper" id="main">
-${body}
-</main>
-</div>
-</body>
-</html>`.text;
+  return pageShell({
+    service: 'Locus audit review',
+    base: '/audit',
+    css: 'audit.css',
+    serviceLink: html`<a class="nhsuk-header__service-logo" href="/audit" aria-label="NHS Locus audit review homepage">${NHS_LOGO}<span class="nhsuk-header__service-name">Locus audit review</span></a>`,
+    title,
+    body,
+    who: signedIn?.who,
+    wide: true,
+  });
 }
 
 

@@ -2,7 +2,7 @@ import type { PriorImaging, TimelineStudy } from '../resolve/prior-imaging';
 import type { ResolvedStudy } from '../resolve/resolve-study';
 import type { Html } from './html';
 import { html } from './html';
-import { errorSummary } from './page-parts';
+import { errorSummary, pageShell } from './page-parts';
 
 /** The error summary box (shared with the audit page). */
 export const errorBox = errorSummary;
@@ -18,30 +18,15 @@ export interface ViewerForm {
 export const MODALITY_CHOICES = ['CT', 'MR', 'US', 'CR', 'DX', 'MG', 'NM', 'PT', 'XA', 'RF', 'OT'];
 
 export function viewerLayout(title: string, body: Html, who?: string): string {
-  return html`<!DOCTYPE html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} – Locus prior imaging</title>
-<link rel="stylesheet" href="/viewer/assets/nhsuk-frontend.min.css">
-<link rel="stylesheet" href="/viewer/assets/viewer.css">
-</head>
-<body>
-<a class="nhsuk-skip-link" href="#main">Skip to main content</a>
-<header class="nhsuk-header" role="banner">
-<div class="nhsuk-header__container nhsuk-width-container">
-<div class="nhsuk-header__service"><a class="nhsuk-header__service-logo locus-service" href="/viewer"><span class="nhsuk-header__service-name">Locus prior imaging</span></a></div>
-${who ? html`<form class="locus-signout" method="post" action="/viewer/logout"><span class="locus-who">Signed in as ${who}</span> <button class="nhsuk-button nhsuk-button--reverse nhsuk-button--small" type="submit">Sign out</button></form>` : ''}
-</div>
-</header>
-<div class="nhsuk-width-container">
-<main class="nhsuk-main-wrapper" id="main">
-${body}
-</main>
-</div>
-</body>
-</html>`.text;
+  return pageShell({
+    service: 'Locus prior imaging',
+    base: '/viewer',
+    css: 'viewer.css',
+    serviceLink: html`<a class="nhsuk-header__service-logo locus-service" href="/viewer"><span class="nhsuk-header__service-name">Locus prior imaging</span></a>`,
+    title,
+    body,
+    who,
+  });
 }
 
 
