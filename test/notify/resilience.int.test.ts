@@ -14,6 +14,9 @@ import { Receiver, waitFor } from './receiver';
 import { aSubscription, notifyTestEnv, sharedCareNetwork, subscriberToken } from './support';
 
 notifyTestEnv();
+// This test is about outages that end: the subscription must keep retrying (capped backoff) rather
+// than reach `error` after the suite's usual 3 failures, which a 10-pointer outage can outlast.
+process.env.LOCUS_NOTIFY_MAX_FAILURES = '1000';
 
 /**
  * At-least-once delivery across failures: the receiver dies mid-stream and comes back on its
