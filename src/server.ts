@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PointerPolicy } from './access/policy';
@@ -7,7 +8,7 @@ import { createTokenVerifier } from './access/tokens';
 import { createAuditWriter } from './audit/audit-store';
 import type { Config } from './config';
 import type { AppExtension } from './fhir/app';
-import { createApp } from './fhir/app';
+import { createHandler } from './fhir/app';
 import type { AppDeps } from './fhir/pipeline';
 import type { Logger } from './log';
 import { createLogger } from './log';
@@ -43,10 +44,13 @@ export async function startLocus(config: Config, options: StartOptions = {}): Pr
   await policy.refresh?.();
   const deps: AppDeps = { db, config, verifier, policy, audit: createAuditWriter(config.audit), logger };
   const all: LocusExtension[] = [...extensions(), ...(options.extraExtensions ?? [])];
-  const app = createApp(deps, all);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.on('error', reject);
+  const server = createServer(createHandler(deps, all));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;

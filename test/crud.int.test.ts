@@ -29,6 +29,27 @@ describe('create, read, vread, update, delete', () => {
     expect(read.body).toEqual(res.body);
   });
 
+  it('when a read names the current version in If-None-Match or a later If-Modified-Since, then 304 without a body; a stale one gets the resource', async () => {
+    const created = await post(s, rrk, '/fhir/ImagingStudy', aStudy({ endpointId: net.RRK!.endpointId }));
+    const path = `/fhir/ImagingStudy/${created.body.id}`;
+    const read = (headers: Record<string, string>): request.Test => {
+      let r = request(s.baseUrl).get(path).set('authorization', `Bearer ${rrk}`);
+      for (const [k, v] of Object.entries(headers)) r = r.set(k, v);
+      return r;
+    };
+    const same = await read({ 'if-none-match': 'W/"1"' });
+    expect(same.status).toBe(304);
+    expect(same.text).toBe('');
+    expect(same.headers.etag).toBe('W/"1"');
+    expect((await read({ 'if-none-match': 'W/"0"' })).status).toBe(200);
+    const lastModified = (await read({})).headers['last-modified'] as string;
+    expect((await read({ 'if-modified-since': lastModified })).status).toBe(304);
+    expect((await read({ 'if-modified-since': new Date(Date.parse(lastModified) - 60_000).toUTCString() })).status).toBe(200);
+    const cap = await request(s.baseUrl).get('/fhir/metadata');
+    const study = cap.body.rest[0].resource.find((r: { type: string }) => r.type === 'ImagingStudy');
+    expect(study.conditionalRead).toBe('full-support');
+  });
+
   it('when updated with the right If-Match, then the version increments and history lists both', async () => {
     const created = await post(s, rrk, '/fhir/ImagingStudy', aStudy({ endpointId: net.RRK!.endpointId }));
     const changed = { ...created.body, description: 'CT Chest (amended)' };

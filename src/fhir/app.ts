@@ -1,8 +1,11 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { FhirError } from './errors';
+import { createFastLane } from './fast-lane';
+import { acceptable, frontMatter } from './http';
 import type { AppDeps, RouteDef } from './pipeline';
-import { requestIdOf, runRoute, sendError } from './pipeline';
+import { runRoute, sendError } from './pipeline';
 import { fhirRoutes } from './routes';
 
 /** Routes other capabilities add (audit review, consent, $resolve, ...), in front of the generic ones. */
@@ -17,26 +20,19 @@ export function allRoutes(extensions: AppExtension[]): RouteDef[] {
 }
 
 export function createApp(deps: AppDeps, extensions: AppExtension[] = []): express.Express {
+  return buildApp(deps, extensions).app;
+}
+
+type Layer = { route?: { path: string; methods: Record<string, boolean> } };
+
+function buildApp(deps: AppDeps, extensions: AppExtension[]): { app: express.Express; claims: (method: string, path: string) => boolean } {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.set('etag', false);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const requestId = requestIdOf(req);
-    res.setHeader('x-request-id', requestId);
-    const correlation = req.header('x-correlation-id');
-    if (correlation && /^[A-Za-z0-9\-._:]{1,128}$/.test(correlation)) res.setHeader('x-correlation-id', correlation);
-    res.setHeader('x-content-type-options', 'nosniff');
-    res.setHeader('cache-control', 'no-store');
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      // Route pattern, never the URL: query strings carry NHS numbers.
-      deps.logger.info(
-        { requestId, method: req.method, route: req.route?.path ?? 'unmatched', status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
-        'request',
-      );
-    });
+    frontMatter(req, res, deps.logger, () => (req.route as { path?: string } | undefined)?.path);
     next();
   });
 
@@ -63,8 +59,7 @@ export function createApp(deps: AppDeps, extensions: AppExtension[] = []): expre
   });
 
   const accept = (req: Request, res: Response, next: NextFunction): void => {
-    const a = req.header('accept');
-    if (a && !/(\*\/\*|application\/(fhir\+)?json|application\/\*|text\/csv|application\/x-ndjson|application\/fhir\+ndjson)/i.test(a)) {
+    if (!acceptable(req.header('accept'))) {
       sendError(res, new FhirError(406, 'not-supported', 'this registry answers in JSON only: Accept application/fhir+json', 'INVALID_PARAMETER'), res.getHeader('x-request-id') as string);
       return;
     }
@@ -73,6 +68,7 @@ export function createApp(deps: AppDeps, extensions: AppExtension[] = []): expre
   app.use('/fhir', accept, express.text({ type: () => true, limit: deps.config.maxBodyBytes }));
 
   for (const e of extensions) e.mount?.(app, deps);
+  const claims = mountedFhirRoutes(app);
   for (const route of allRoutes(extensions)) app[route.method](route.path, runRoute(route, deps));
 
   app.use('/fhir', (req: Request, res: Response) => {
@@ -93,5 +89,28 @@ export function createApp(deps: AppDeps, extensions: AppExtension[] = []): expre
     }
     next(err);
   });
-  return app;
+  return { app, claims };
+}
+
+/**
+ * Paths under /fhir that extensions mounted as plain express routes (the streamed AuditEvent
+ * export): express must see those requests first. Mounted paths are literal, so an exact
+ * comparison is enough.
+ */
+function mountedFhirRoutes(app: express.Express): (method: string, path: string) => boolean {
+  const stack = (app.router as unknown as { stack: Layer[] }).stack;
+  const claimed = new Set(stack.flatMap((l) => (l.route && l.route.path.startsWith('/fhir') ? Object.keys(l.route.methods).map((m) => `${m} ${l.route?.path as string}`) : [])));
+  return (method, path) => claimed.has(`${method} ${path}`);
+}
+
+/**
+ * The server's request listener: bodiless FHIR requests take the fast lane (fast-lane.ts), the
+ * rest go to express. Both serve the same route table through the same pipeline.
+ */
+export function createHandler(deps: AppDeps, extensions: AppExtension[] = []): RequestListener {
+  const { app, claims } = buildApp(deps, extensions);
+  const lane = createFastLane(allRoutes(extensions), deps, claims);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (!lane(req, res)) app(req, res);
+  };
 }

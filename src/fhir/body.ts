@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { HttpRequest as Request } from './http';
 import { FhirError, badRequest } from './errors';
 
 export const MAX_JSON_DEPTH = 64;

@@ -24,6 +24,7 @@ function resourceEntry(def: ResourceTypeDef): CapabilityStatementRestResource {
     versioning: 'versioned',
     readHistory: true,
     updateCreate: false,
+    ...(def.interactions.includes('read') ? { conditionalRead: 'full-support' as const } : {}),
     conditionalCreate: def.conditionalCreate,
     conditionalUpdate: def.conditionalUpdate,
     conditionalDelete: 'not-supported',

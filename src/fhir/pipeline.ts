@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { PointerPolicy } from '../access/policy';
 import type { Principal } from '../access/principal';
 import type { TokenVerifier, UnverifiedIdentity } from '../access/tokens';
@@ -12,6 +11,10 @@ import type { Logger } from '../log';
 import type { Database, Queryable } from '../store/database';
 import { StoreUnavailableError } from '../store/database';
 import { FhirError, operationOutcome, unauthorized } from './errors';
+import type { HttpRequest } from './http';
+import { requestIdOf } from './http';
+
+export { requestIdOf } from './http';
 
 export interface AppDeps {
   db: Database;
@@ -35,7 +38,7 @@ export interface AuditDraft {
 }
 
 export interface Ctx {
-  req: Request;
+  req: HttpRequest;
   requestId: string;
   principal: Principal;
   deps: AppDeps;
@@ -60,24 +63,17 @@ export interface RouteDef {
   path: string;
   subtype: AuditSubtype;
   operation?: string;
-  action: AuditAction | ((req: Request) => AuditAction);
+  action: AuditAction | ((req: HttpRequest) => AuditAction);
   /** false only for the CapabilityStatement. */
   auth: boolean;
   handle(ctx: Ctx): Promise<Reply>;
-}
-
-const REQUEST_ID = /^[A-Za-z0-9\-._:]{1,128}$/;
-
-export function requestIdOf(req: Request): string {
-  const given = req.header('x-request-id');
-  return given && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 export function fhirBaseOf(deps: AppDeps): string {
   return `${deps.config.baseUrl}/fhir`;
 }
 
-async function authenticate(req: Request, verifier: TokenVerifier): Promise<Principal> {
+async function authenticate(req: HttpRequest, verifier: TokenVerifier): Promise<Principal> {
   const header = req.header('authorization');
   if (!header) throw unauthorized('an Authorization: Bearer token is required');
   const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -92,16 +88,36 @@ export function toFhirError(e: unknown, logger: Logger, requestId: string): Fhir
   return new FhirError(500, 'exception', 'an internal error occurred; the request id identifies it in the server log', 'INTERNAL_SERVER_ERROR');
 }
 
-export function sendError(res: Response, err: FhirError, requestId: string): void {
+/** Plain node:http calls, so that express's and the fast lane's responses are written alike. */
+export function sendError(res: ServerResponse, err: FhirError, requestId: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.status(err.status).setHeader('content-type', FHIR_JSON);
+  res.statusCode = err.status;
+  res.setHeader('content-type', FHIR_JSON);
   if (err.status === 503 || err.status === 429) res.setHeader('retry-after', '5');
   if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="locus", error="invalid_token"');
   res.setHeader('x-request-id', requestId);
-  res.send(JSON.stringify(operationOutcome(err.issues)));
+  res.end(JSON.stringify(operationOutcome(err.issues)));
+}
+
+/**
+ * FHIR conditional read (R4 http.html#cread): a GET whose If-None-Match names the current ETag,
+ * or whose If-Modified-Since is not before Last-Modified, is answered 304 without a body. It is
+ * still a read, audited like any other.
+ */
+function notModified(req: HttpRequest, reply: Reply): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (reply.status !== 200) return false;
+  const etag = reply.headers?.etag;
+  const noneMatch = req.header('if-none-match');
+  if (noneMatch !== undefined) return etag !== undefined && noneMatch.split(',').some((t) => t.trim() === '*' || t.trim() === etag);
+  const since = req.header('if-modified-since');
+  const modified = reply.headers?.['last-modified'];
+  if (since === undefined || modified === undefined) return false;
+  const sinceMs = Date.parse(since);
+  return !Number.isNaN(sinceMs) && Date.parse(modified) <= sinceMs;
 }
 
 /**
@@ -110,7 +126,7 @@ export function sendError(res: Response, err: FhirError, requestId: string): voi
  * be written, the request fails with 503 and no data leaves the server.
  */
 export function runRoute(route: RouteDef, deps: AppDeps) {
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req: HttpRequest, res: ServerResponse): Promise<void> => {
     const requestId = (res.getHeader('x-request-id') as string | undefined) ?? requestIdOf(req);
     const action = typeof route.action === 'function' ? route.action(req) : route.action;
     const draft: AuditDraft = { patients: [], entities: [] };
@@ -145,11 +161,14 @@ export function runRoute(route: RouteDef, deps: AppDeps) {
       };
       const reply = await route.handle(ctx);
       if (!audited && !reply.audited) await deps.audit.write(deps.db, record({ outcome: statusToOutcome(reply.status) }));
-      res.status(reply.status);
+      res.statusCode = reply.status;
       for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
-      if (reply.body !== undefined) {
+      if (notModified(req, reply)) {
+        res.statusCode = 304;
+        res.end();
+      } else if (reply.body !== undefined) {
         res.setHeader('content-type', reply.contentType ?? FHIR_JSON);
-        res.send(reply.body);
+        res.end(reply.body);
       } else {
         res.end();
       }

@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { HttpRequest as Request } from './http';
 import { hasScope } from '../access/principal';
 import type { Interaction } from '../access/principal';
 import { processBundle, describe } from '../registry/bundle';
