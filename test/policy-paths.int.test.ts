@@ -2,7 +2,7 @@ import request from 'supertest';
 import { DEMO_PATIENTS, aConsent } from '../src/demo/seed';
 import { startTestServer } from './helpers/server';
 import type { TestServer } from './helpers/server';
-import { get, post } from './helpers/fixtures';
+import { aStudy, get, patient, post } from './helpers/fixtures';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -95,6 +95,54 @@ describe('the break-glass notice', () => {
     expect((res.body.entry ?? []).filter((e: { search: { mode: string } }) => e.search.mode === 'match')).toHaveLength(0);
     const viaHeader = await request(s.baseUrl).get(`/fhir/ImagingStudy?patient.identifier=${DEMO_PATIENTS.optedOut}`).set('authorization', `Bearer ${await s.tokenFor('RJE', 'clinician', { purposeOfUse: 'ETREAT' })}`).set('x-break-glass-reason', REASON);
     expect(viaHeader.body.entry.filter((e: { search: { mode: string } }) => e.search.mode === 'match')).toHaveLength(1);
+  });
+});
+
+describe('withheld pointers and paging', () => {
+  /** Publishes studies for a fresh patient, newest first in `plan`: [custodian, restricted?]. */
+  async function publish(nhs: string, plan: [string, boolean][]): Promise<Map<string, string>> {
+    const custodianOf = new Map<string, string>();
+    for (const [k, [ods, restricted]] of plan.entries()) {
+      const ep = (await s.db.query<{ id: string }>("select id from endpoint where managing_ods = $1 and connection_type = 'dicom-wado-rs' limit 1", [ods])).rows[0]!.id;
+      const started = new Date(Date.UTC(2025, 0, 28 - k)).toISOString();
+      const res = await post(s, await s.tokenFor(ods, 'publisher'), '/fhir/ImagingStudy', aStudy({ nhs, endpointId: ep, started, ...(restricted ? { security: 'R' } : {}) }));
+      expect(res.status).toBe(201);
+      custodianOf.set(res.body.id, ods);
+    }
+    return custodianOf;
+  }
+
+  /** Follows next links from the first page; every page's ids, and whether each carried the notice. */
+  async function walk(token: string, nhs: string, count: number): Promise<{ pages: string[][]; notices: boolean[] }> {
+    const pages: string[][] = [];
+    const notices: boolean[] = [];
+    let url: string | undefined = `/fhir/ImagingStudy?patient.identifier=${nhs}&_count=${count}`;
+    while (url) {
+      const res = await get(s, token, url);
+      expect(res.status).toBe(200);
+      const entries = (res.body.entry ?? []) as { search: { mode: string }; resource: { id: string } }[];
+      pages.push(entries.filter((e) => e.search.mode === 'match').map((e) => e.resource.id));
+      notices.push(entries.some((e) => e.search.mode === 'outcome'));
+      const next = (res.body.link as { relation: string; url: string }[]).find((l) => l.relation === 'next')?.url;
+      url = next ? next.slice(s.baseUrl.length) : undefined;
+      expect(pages.length).toBeLessThan(10);
+    }
+    return { pages, notices };
+  }
+
+  it.each([
+    ['a withheld pointer takes a place in the first scan', [['RRK', true], ['RJE', false], ['RL4', false], ['RRK', false], ['RJE', false]]],
+    ['the withheld pointer lies past a full first page', [['RJE', false], ['RL4', false], ['RRK', false], ['RJE', false], ['RRK', true]]],
+    ['nothing is withheld and there is more than one page', [['RJE', false], ['RL4', false], ['RRK', false], ['RJE', false], ['RRK', false]]],
+  ] as [string, [string, boolean][]][])('when %s, then pages are full, every visible pointer appears once, and the notice is there exactly when something was withheld', async (_what, plan) => {
+    const nhs = patient(9000 + Math.floor(Math.random() * 900));
+    const custodianOf = await publish(nhs, plan);
+    const anyWithheld = plan.some(([ods, restricted]) => restricted && ods !== 'RL4');
+    const { pages, notices } = await walk(await tokenOf('RL4', 'TREAT'), nhs, 2);
+    const expected = [...custodianOf.keys()].filter((id, k) => !plan[k]![1] || custodianOf.get(id) === 'RL4');
+    expect(pages.flat()).toEqual(expected);
+    expect(pages.slice(0, -1).every((p) => p.length === 2)).toBe(true);
+    expect(notices).toEqual(pages.map(() => anyWithheld));
   });
 });
 

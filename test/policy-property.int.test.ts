@@ -86,10 +86,36 @@ describe('the SQL policy predicate and the pure decision agree', () => {
           const b = new SqlBuilder();
           const where = policy.visible(principal, 't', 'DocumentReference', b, NOW);
           const sqlVisible = new Set((await db.query<{ id: string }>(`select t.id from document_reference t where ${where}`, b.params)).rows.map((r) => r.id));
+          // The one-patient form (consents checked once per query) must agree with the per-row form.
+          const pinned = new Set<string>();
+          for (const nhs of patients) {
+            const pb = new SqlBuilder();
+            const pinnedWhere = `t.patient_nhs = ${pb.param(nhs)} and ${policy.visible(principal, 't', 'DocumentReference', pb, NOW, nhs)}`;
+            for (const r of (await db.query<{ id: string }>(`select t.id from document_reference t where ${pinnedWhere}`, pb.params)).rows) pinned.add(r.id);
+          }
+          expect([...pinned].sort()).toEqual([...sqlVisible].sort());
+          // What break-glass could reveal (the searchset notice), per row and pinned, and the reach that scans both.
+          const revealable = new Set<string>();
+          const reach = new Set<string>();
+          for (const nhs of patients) {
+            const rb = new SqlBuilder();
+            const r = policy.revealableByBreakGlass?.(principal, 't', 'DocumentReference', rb, NOW, nhs);
+            if (r) for (const row of (await db.query<{ id: string }>(`select t.id from document_reference t where t.patient_nhs = ${rb.param(nhs)} and ${r}`, rb.params)).rows) revealable.add(row.id);
+            const xb = new SqlBuilder();
+            const x = policy.reach?.(principal, 't', 'DocumentReference', xb, NOW) as string;
+            for (const row of (await db.query<{ id: string }>(`select t.id from document_reference t where t.patient_nhs = ${xb.param(nhs)} and ${x}`, xb.params)).rows) reach.add(row.id);
+          }
+          const rb = new SqlBuilder();
+          const perRow = policy.revealableByBreakGlass?.(principal, 't', 'DocumentReference', rb, NOW);
+          const revealablePerRow = new Set(perRow ? (await db.query<{ id: string }>(`select t.id from document_reference t where ${perRow}`, rb.params)).rows.map((r) => r.id) : []);
+          expect([...revealablePerRow].sort()).toEqual([...revealable].sort());
+          expect([...reach].sort()).toEqual([...new Set([...sqlVisible, ...revealable])].sort());
           const pp: PolicyPrincipal = { org: caller.ods, orgKind: caller.kind, purposeOfUse: principal.purposeOfUse, breakGlass };
           for (const p of pointers) {
             const d = decide(pp, { custodian: p.custodian, custodianKind: ORGS.find((o) => o.ods === p.custodian)?.kind, category: p.category, security: p.security }, consents.get(p.nhs) ?? [], agreements, NOW);
-            expect({ policyName, world, caller: caller.ods, breakGlass, pointer: p, visible: sqlVisible.has(p.id) }).toEqual({ policyName, world, caller: caller.ods, breakGlass, pointer: p, visible: d === 'permit' });
+            expect({ policyName, world, caller: caller.ods, breakGlass, pointer: p, visible: sqlVisible.has(p.id), revealable: revealable.has(p.id) }).toEqual({
+              policyName, world, caller: caller.ods, breakGlass, pointer: p, visible: d === 'permit', revealable: d === 'deny-break-glass-would-permit',
+            });
             compared++;
           }
         }

@@ -21,16 +21,20 @@ interface Bound {
   org: string;
   now: string;
   purpose: string;
+  /** The one patient the query is pinned to, when the caller said so (see `PointerPolicy.visible`). */
+  patient?: string;
 }
 
-/** Placeholders bound on first use only: PostgreSQL cannot type a parameter the SQL never uses. */
-function bind(principal: Principal, b: SqlBuilder, now: Date): Bound {
-  const memo = new Map<string, string>();
-  const once = (key: string, make: () => string): string => memo.get(key) ?? (memo.set(key, make()).get(key) as string);
+/**
+ * Placeholders bound on first use only (PostgreSQL cannot type a parameter the SQL never uses), and
+ * once per statement however many predicates repeat them (SqlBuilder.text).
+ */
+function bind(principal: Principal, b: SqlBuilder, now: Date, patient?: string): Bound {
   return {
-    get org() { return once('org', () => `${b.param(principal.organization)}::text`); },
-    get now() { return once('now', () => `${b.param(now)}::timestamptz`); },
-    get purpose() { return once('purpose', () => `${b.param(principal.purposeOfUse)}::text`); },
+    get org() { return b.text(principal.organization); },
+    get now() { return b.text(now.toISOString(), 'timestamptz'); },
+    get purpose() { return b.text(principal.purposeOfUse); },
+    get patient() { return patient === undefined ? undefined : b.text(patient); },
   };
 }
 
@@ -47,19 +51,21 @@ function related(alias: string, v: Bound): string {
 }
 
 /**
- * A patient's active deny rules that cover this caller and this pointer's category. Written as a
- * correlated scalar subquery so that PostgreSQL probes the consent index for each candidate row's
- * patient; an EXISTS under OR would be planned as a hash over every active consent in the table.
+ * A patient's active deny rules that cover this caller and this pointer's category: the SQL
+ * function `consent_denies` (migration 009), which keeps the rule tests out of the search's plan.
+ *
+ * When the query is pinned to one patient, the check depends on the row only through its
+ * category, so it is written uncorrelated, once per category: PostgreSQL runs each as an InitPlan,
+ * one consent probe per query instead of one per row. Otherwise it is called per candidate row with
+ * that row's patient, an index probe each.
  */
 function consentDenied(alias: string, kind: Kind, v: Bound): string {
-  const cat = categoryOf(alias, kind);
-  return `coalesce((select true from consent c cross join lateral jsonb_array_elements(c.rules) r
-      where c.patient_nhs = ${alias}.patient_nhs and c.status = 'active'
-        and (r->>'start' is null or (r->>'start')::timestamptz <= ${v.now})
-        and (r->>'end' is null or (r->>'end')::timestamptz > ${v.now})
-        and (jsonb_array_length(r->'orgs') = 0 or r->'orgs' ? ${v.org})
-        and (jsonb_array_length(r->'categories') = 0 or r->'categories' ? ${cat})
-      limit 1), false)`;
+  const patient = v.patient;
+  if (patient === undefined) return `consent_denies(${alias}.patient_nhs, ${v.org}, ${categoryOf(alias, kind)}, ${v.now})`;
+  const denied = (category: string): string => `(select consent_denies(${patient}, ${v.org}, '${category}', ${v.now}))`;
+  return kind === 'ImagingStudy'
+    ? denied(CATEGORY_STUDY)
+    : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${denied(CATEGORY_REPORT)} else ${denied(CATEGORY_STUDY)} end)`;
 }
 
 function permittedWithoutBreakGlass(alias: string, kind: Kind, v: Bound): string {
@@ -80,16 +86,16 @@ function restrictedOrDenied(alias: string, kind: Kind, v: Bound): string {
  * The same rules with the directory snapshot: organisation kinds and agreements become lists of
  * custodians bound as parameters, so the predicate is a few array tests plus the consent check.
  */
-function compiledWithSnapshot(d: DirectorySnapshot, principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, want: 'visible' | 'revealable'): string {
+function compiledWithSnapshot(d: DirectorySnapshot, principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, want: 'visible' | 'revealable', patient: string | undefined): string {
   // Only what the wanted predicate uses is bound: PostgreSQL cannot type unused placeholders.
-  const v = bind(principal, b, now);
-  const scope = callerScope(d, principal.organization, principal.purposeOfUse, now, DIRECT_CARE, CATEGORY_STUDY, CATEGORY_REPORT);
-  const related = (): string => `${alias}.custodian_ods = any(${b.param(scope.related)}::text[])`;
+  const v = bind(principal, b, now, patient);
+  const scope = callerScope(d, principal.organization, principal.purposeOfUse, now).literals;
+  const related = (): string => `${alias}.custodian_ods = any(${b.text(scope.related, 'text[]')})`;
   if (isBreakGlass(principal)) return `(${alias}.custodian_ods = ${v.org} or ${related()})`;
   const shared =
     kind === 'ImagingStudy'
-      ? `${alias}.custodian_ods = any(${b.param(scope.sharedStudy)}::text[])`
-      : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${alias}.custodian_ods = any(${b.param(scope.sharedReport)}::text[]) else ${alias}.custodian_ods = any(${b.param(scope.sharedStudy)}::text[]) end)`;
+      ? `${alias}.custodian_ods = any(${b.text(scope.sharedStudy, 'text[]')})`
+      : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${alias}.custodian_ods = any(${b.text(scope.sharedReport, 'text[]')}) else ${alias}.custodian_ods = any(${b.text(scope.sharedStudy, 'text[]')}) end)`;
   const permitted = `(${shared} and not ${restrictedOrDenied(alias, kind, v)})`;
   return want === 'visible' ? `(${alias}.custodian_ods = ${v.org} or ${permitted})` : `(${alias}.custodian_ods <> ${v.org} and ${related()} and not ${permitted})`;
 }
@@ -126,9 +132,9 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
     close() {
       if (timer) clearInterval(timer);
     },
-    visible(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string {
-      if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'visible');
-      const v = bind(principal, b, now);
+    visible(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient?: string): string {
+      if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'visible', patient);
+      const v = bind(principal, b, now, patient);
       if (isBreakGlass(principal)) return `(${alias}.custodian_ods = ${v.org} or ${related(alias, v)})`;
       return `(${alias}.custodian_ods = ${v.org} or ${permittedWithoutBreakGlass(alias, kind, v)})`;
     },
@@ -136,10 +142,10 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
       const breakGlass: Principal = { ...principal, purposeOfUse: 'ETREAT', breakGlassReason: principal.breakGlassReason ?? 'reach of break-glass' };
       return this.visible(breakGlass, alias, kind, b, now);
     },
-    revealableByBreakGlass(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string | undefined {
+    revealableByBreakGlass(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient?: string): string | undefined {
       if (isBreakGlass(principal)) return undefined;
-      if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'revealable');
-      const v = bind(principal, b, now);
+      if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'revealable', patient);
+      const v = bind(principal, b, now, patient);
       return `(${alias}.custodian_ods <> ${v.org} and ${related(alias, v)} and not ${permittedWithoutBreakGlass(alias, kind, v)})`;
     },
   };

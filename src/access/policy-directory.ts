@@ -1,6 +1,9 @@
 import type { Queryable } from '../store/database';
 import type { OrganizationKind } from '../registry/organization';
+import { CATEGORY_REPORT, CATEGORY_STUDY } from '../registry/codes';
+import { textArrayLiteral } from '../store/sql-builder';
 import type { Agreement } from './policy-rules';
+import { DIRECT_CARE } from './policy-rules';
 
 /**
  * The small, slowly changing facts the sharing policy needs about organisations: each one's kind
@@ -38,18 +41,45 @@ export interface CallerScope {
   sharedReport: string[];
   /** Custodians the caller has any relationship with (break-glass reach). */
   related: string[];
+  /** The same lists as PostgreSQL array literals, made once, bound as `$n::text[]`. */
+  literals: { sharedStudy: string; sharedReport: string; related: string };
 }
 
-export function callerScope(d: DirectorySnapshot, org: string, purposeOfUse: string, now: Date, directCare: ReadonlySet<string>, study: string, report: string): CallerScope {
+export function callerScope(d: DirectorySnapshot, org: string, purposeOfUse: string, now: Date): CallerScope {
+  let byCaller = scopes.get(d);
+  if (!byCaller) {
+    byCaller = new Map();
+    scopes.set(d, byCaller);
+  }
+  const key = `${org}\u0000${purposeOfUse}`;
+  const hit = byCaller.get(key);
+  if (hit && now >= hit.from && now < hit.until) return hit.scope;
+  const scope = workOutScope(d, org, purposeOfUse, now);
+  // A scope holds until the next agreement of this caller starts or ends (or the snapshot is replaced).
+  const changes = d.agreements.filter((a) => a.recipient === org).flatMap((a) => [a.start, a.end]).filter((t): t is Date => t !== null);
+  const from = new Date(Math.max(0, ...changes.filter((t) => t <= now).map((t) => t.getTime())));
+  const until = new Date(Math.min(8.64e15, ...changes.filter((t) => t > now).map((t) => t.getTime())));
+  byCaller.set(key, { scope, from, until });
+  return scope;
+}
+
+/** Scopes worked out per snapshot and caller: the same few callers ask thousands of times a second. */
+const scopes = new WeakMap<DirectorySnapshot, Map<string, { scope: CallerScope; from: Date; until: Date }>>();
+
+function workOutScope(d: DirectorySnapshot, org: string, purposeOfUse: string, now: Date): CallerScope {
   const member = d.kinds.get(org) === 'network-trust';
   const network = member ? [...d.kinds].filter(([, k]) => k === 'network-trust').map(([ods]) => ods) : [];
   const mine = d.agreements.filter((a) => a.recipient === org);
   const agreed = (category: string): string[] => mine.filter((a) => active(a, now) && (a.categories.length === 0 || a.categories.includes(category))).map((a) => a.provider);
-  const viaNetwork = directCare.has(purposeOfUse) ? network : [];
+  const viaNetwork = DIRECT_CARE.has(purposeOfUse) ? network : [];
   const unique = (xs: string[]): string[] => [...new Set(xs)].sort();
+  const sharedStudy = unique([...viaNetwork, ...agreed(CATEGORY_STUDY)]);
+  const sharedReport = unique([...viaNetwork, ...agreed(CATEGORY_REPORT)]);
+  const related = unique([...network, ...mine.map((a) => a.provider)]);
   return {
-    sharedStudy: unique([...viaNetwork, ...agreed(study)]),
-    sharedReport: unique([...viaNetwork, ...agreed(report)]),
-    related: unique([...network, ...mine.map((a) => a.provider)]),
+    sharedStudy,
+    sharedReport,
+    related,
+    literals: { sharedStudy: textArrayLiteral(sharedStudy), sharedReport: textArrayLiteral(sharedReport), related: textArrayLiteral(related) },
   };
 }

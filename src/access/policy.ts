@@ -8,13 +8,17 @@ import type { Principal } from './principal';
  * patient_nhs, custodian_ods, security and (for DocumentReference) categories.
  */
 export interface PointerPolicy {
-  /** Rows the principal may see. */
-  visible(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
-  /** Rows withheld now that break-glass would reveal (for the searchset warning); undefined when none could be. */
-  revealableByBreakGlass?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string | undefined;
   /**
-   * Rows break-glass would show this caller (a superset of `visible`): lets one scan both page the
-   * visible rows and tell whether any were withheld. Undefined for a policy that withholds nothing.
+   * Rows the principal may see. `patient`: the caller promises the query is already pinned to this
+   * one patient's rows, so the predicate may check that patient's consents once per query instead
+   * of once per row.
+   */
+  visible(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date, patient?: string): string;
+  /** Rows withheld now that break-glass would reveal (for the searchset warning); undefined when none could be. */
+  revealableByBreakGlass?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date, patient?: string): string | undefined;
+  /**
+   * Rows break-glass would show this caller: `visible` and `revealableByBreakGlass` together, without
+   * the per-patient checks (consents, labels). Lets one scan fetch both kinds and flag each.
    */
   reach?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
   /** Reload cached organisation facts (after an Organization write). */

@@ -186,7 +186,8 @@ export async function searchResources(q: Queryable, req: SearchRequest): Promise
   const s = parseSearch(req);
   const { def } = req;
   const { b } = s;
-  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now) : undefined;
+  const onePatient = new Set(s.patients).size === 1 ? s.patients[0] : undefined;
+  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now, onePatient) : undefined;
   const where = visible ? [...s.where, visible] : [...s.where];
   const warnings: IssueDetail[] = s.ignored.map((k) => ({ severity: 'warning', code: 'not-supported', diagnostics: `search parameter ${k} is not supported and was ignored`, spine: 'INVALID_PARAMETER', expression: [k] }));
   const base = `${req.fhirBase}/${def.type}`;
@@ -214,40 +215,78 @@ interface PageRow {
   withheld?: boolean;
 }
 
+/** A page of rows; `v` is false for a withheld row fetched by the first-page scan (its texts are null). */
+interface ScanRow extends PageRow {
+  v?: boolean;
+}
+
+function keysetAfter(b: SqlBuilder, column: string, desc: boolean, key: Date, id: string): string {
+  return ` and (t.${column}, t.id) ${desc ? '<' : '>'} (${b.param(key)}::timestamptz, ${b.param(id)})`;
+}
+
 /**
- * The page query. For a patient search by a caller who is not breaking glass, one scan of the
- * patient's rows within break-glass reach both pages the visible ones and tells whether any were
- * withheld (a window over the same rows); only an empty page needs a second look.
+ * The page of rows the caller may see, and whether the same search withheld rows that
+ * break-glass could reveal (the searchset's warning). Paths, cheapest first:
+ * - nothing could be revealed (allow-all policy, break-glass caller, no patient): the page query;
+ * - a one-patient first page: one scan of the patient's rows within break-glass reach, each
+ *   flagged with the sharing rules (`v`), the texts of withheld ones nulled by PostgreSQL. When the
+ *   scan ends before the page is full, it has seen every row and answers both questions; otherwise
+ *   a second statement fills the page (rows were withheld) or looks past it (none were, so far);
+ * - otherwise: one statement with an uncorrelated EXISTS over the same filters beside the page
+ *   (a LEFT JOIN LATERAL, so an empty page still answers).
+ * The rules are in the SQL in every path, before LIMIT: a page never comes up short.
  */
 async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where: string[], visible: string | undefined, desc: boolean): Promise<{ rows: PageRow[]; withheld: boolean }> {
-  const { def } = req;
+  const { def, principal, policy } = req;
   const { b, sort } = s;
   const now = req.now ?? new Date();
+  const kind = def.type as 'ImagingStudy';
   const dir = desc ? 'desc' : 'asc';
-  const cursor = (alias: string, column: string): string => {
-    if (!s.cursor) return '';
-    const k = new Date(s.cursor.k);
+  const order = `order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+  const cursorOf = (builder: SqlBuilder, parsed: ParsedSearch): string => {
+    if (!parsed.cursor) return '';
+    const k = new Date(parsed.cursor.k);
     if (Number.isNaN(k.getTime())) throw badRequest('_cursor is not a cursor this server issued', '_cursor');
-    return ` and (${alias}.${column}, ${alias}.id) ${desc ? '<' : '>'} (${b.param(k)}::timestamptz, ${b.param(s.cursor.i)})`;
+    return keysetAfter(builder, sort.column, desc, k, parsed.cursor.i);
   };
   const cols = `t.id, t.version, t.resource, t.${sort.column} as sort_key${def.pointer ? ', t.patient_nhs' : ''}${s.includeEndpoint ? ', t.endpoint_ids' : ''}`;
-  const kind = def.type as 'ImagingStudy';
-  const reach = visible && s.patients.length > 0 ? req.policy.reach?.(req.principal, 't', kind, b, now) : undefined;
-  if (!reach) {
-    const sql = `select ${cols} from ${def.table} t where ${where.join(' and ')}${cursor('t', sort.column)} order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
-    return { rows: (await q.query<PageRow>(sql, b.params)).rows, withheld: false };
+  const onePatient = new Set(s.patients).size === 1 ? s.patients[0] : undefined;
+  const mayReveal = visible !== undefined && s.patients.length > 0 && policy.revealableByBreakGlass?.(principal, 't', kind, new SqlBuilder(), now, onePatient) !== undefined;
+  if (!mayReveal) return { rows: (await q.query<PageRow>(`select ${cols} from ${def.table} t where ${where.join(' and ')}${cursorOf(b, s)} ${order}`, b.params)).rows, withheld: false };
+
+  // Statements after the first are composed afresh: every placeholder bound must appear in the SQL.
+  const again = (): { s2: ParsedSearch; visible2: string } => {
+    const s2 = parseSearch(req);
+    return { s2, visible2: policy.visible(principal, 't', kind, s2.b, now, onePatient) };
+  };
+  const reach = !s.cursor && onePatient !== undefined ? policy.reach?.(principal, 't', kind, b, now) : undefined;
+  if (reach !== undefined) {
+    const nulled = `i.id, i.version, case when i.v then i.resource end as resource, i.sort_key${def.pointer ? ', i.patient_nhs' : ''}${s.includeEndpoint ? ', case when i.v then i.endpoint_ids end as endpoint_ids' : ''}, i.v`;
+    const scan = `select ${nulled} from (select ${cols}, ${visible} as v from ${def.table} t where ${[...s.where, reach].join(' and ')} ${order}) i order by i.sort_key ${dir}, i.id ${dir}`;
+    const seen = (await q.query<ScanRow>(scan, b.params)).rows;
+    const shown = seen.filter((r) => r.v === true);
+    const withheld = shown.length < seen.length;
+    if (seen.length <= s.count) return { rows: shown, withheld };
+    const { s2, visible2 } = again();
+    if (withheld) {
+      // Withheld rows took places on the page: fill it with visible ones.
+      return { rows: (await q.query<PageRow>(`select ${cols} from ${def.table} t where ${[...s2.where, visible2].join(' and ')} ${order}`, s2.b.params)).rows, withheld };
+    }
+    // A full page and nothing withheld on it: is anything withheld further on?
+    const last = seen[seen.length - 1] as ScanRow;
+    const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, s2.b, now, onePatient) as string;
+    const past = await q.query<{ w: boolean }>(
+      `select exists (select 1 from ${def.table} t where ${[...s2.where, revealable].join(' and ')}${keysetAfter(s2.b, sort.column, desc, last.sort_key, last.id as string)}) as w`,
+      s2.b.params,
+    );
+    return { rows: shown, withheld: past.rows[0]?.w === true };
   }
-  const inner = `select ${cols}, ${visible} as v from ${def.table} t where ${s.where.join(' and ')} and ${reach}`;
-  const sql = `select m.* from (select i.*, bool_or(not i.v) over () as withheld from (${inner}) i) m
-    where m.v${cursor('m', 'sort_key')} order by m.sort_key ${dir}, m.id ${dir} limit ${s.count + 1}`;
+  const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, b, now, onePatient) as string;
+  const page = `select ${cols} from ${def.table} t where ${where.join(' and ')}${cursorOf(b, s)} ${order}`;
+  const sql = `select p.*, w.withheld from (select exists (select 1 from ${def.table} t where ${[...s.where, revealable].join(' and ')}) as withheld) w
+    left join lateral (${page}) p on true order by p.sort_key ${dir}, p.id ${dir}`;
   const rows = (await q.query<PageRow>(sql, b.params)).rows;
-  if (rows.length > 0) return { rows, withheld: rows[0]?.withheld === true };
-  // Nothing visible on this page: ask separately whether break-glass would show anything.
-  const w = new SqlBuilder();
-  const revealable = req.policy.revealableByBreakGlass?.(req.principal, 'w', kind, w, now);
-  if (!revealable) return { rows, withheld: false };
-  const found = await q.query(`select 1 from ${def.table} w where w.patient_nhs = any(${w.param(s.patients)}::text[]) and ${revealable} limit 1`, w.params);
-  return { rows, withheld: found.rowCount > 0 };
+  return { rows, withheld: rows[0]?.withheld === true };
 }
 
 async function finishPage(
