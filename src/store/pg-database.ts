@@ -14,8 +14,18 @@ const types = {
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', '57P01', '57P03', '08006', '08001', '08004']);
 
+/** Names by statement text, so the hot statements are not hashed again on every call. */
+const names = new Map<string, string>();
+
 function statementName(sql: string): string {
-  return `l_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+  let name = names.get(sql);
+  if (name === undefined) {
+    name = `l_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    // Statement texts are a fixed set in practice; the bound only guards against one that is not.
+    if (names.size >= 2000) names.clear();
+    names.set(sql, name);
+  }
+  return name;
 }
 
 function wrap(error: unknown): unknown {
@@ -48,7 +58,7 @@ export class PgDatabase implements Database {
       connectionString,
       max: options.max ?? 10,
       connectionTimeoutMillis: 5000,
-      ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
+      options: [options.searchPath ? `-c search_path=${options.searchPath}` : '', process.env.SCRATCH_GENERIC ? '-c plan_cache_mode=force_generic_plan' : ''].join(' ').trim() || undefined,
     });
     // An idle client losing its connection must not crash the process; the next query reports it.
     this.pool.on('error', () => undefined);
