@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Principal } from '../src/access/principal';
 import type { AuditRecord } from '../src/audit/audit-event';
 import { buildAuditEvent, isBreakGlassRecord } from '../src/audit/audit-event';
-import { chainHash, verifyAuditTrail } from '../src/audit/verify';
+import { chainHash } from '../src/audit/audit-chain';
+import { verifyAuditTrail } from '../src/audit/verify';
 import type { Database, Queryable } from '../src/store/database';
 import { testNhsNumber } from '../src/registry/nhs-number';
 

@@ -2,7 +2,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Queryable } from '../store/database';
 import type { AuditRecord } from './audit-event';
 import { buildAuditEvent, isBreakGlassRecord } from './audit-event';
-import type { EventRow } from './audit-group';
+import type { EventRow } from './audit-chain';
+import { ChainHeads, appendToChain } from './audit-chain';
 import { groupAppender } from './audit-group';
 
 /** Independent hash chains: a request locks one chain's head for one statement, so requests rarely queue. */
@@ -12,18 +13,6 @@ export interface AuditWriter {
   readonly enabled: boolean;
   write(q: Queryable, record: AuditRecord): Promise<void>;
 }
-
-/**
- * Appends one AuditEvent in a single statement: the chain head advances to
- * sha256(previous head || event text) and the event row stores that hash and its position.
- * Inside a write transaction it commits with the pointer change; on reads it is durable before
- * the response is sent (the caller awaits it and fails the request when it throws).
- */
-const INSERT = `with h as (
-    update audit_chain set pos = pos + 1, head = sha256(head || convert_to($1::text, 'UTF8'))
-     where chain = $2 returning pos, head)
-  insert into audit_event (id, recorded, chain, chain_pos, hash, patients, agent_ods, agent_user, action, subtype, outcome, purpose, break_glass, resource)
-  select $3, $4::timestamptz, $2, h.pos, h.head, $5::text[], $6, $7, $8, $9, $10, $11, $12, $1::text from h`;
 
 /**
  * Picks a chain no other write of this process is appending to, starting at a random one: a
@@ -57,6 +46,7 @@ function isDatabase(q: Queryable): boolean {
 
 export function createAuditWriter(enabled: boolean): AuditWriter {
   const chains = chainPicker();
+  const heads = new ChainHeads();
   const appenders = new WeakMap<Queryable, (row: EventRow) => Promise<void>>();
   return {
     enabled,
@@ -69,7 +59,7 @@ export function createAuditWriter(enabled: boolean): AuditWriter {
       if (isDatabase(q)) {
         let append = appenders.get(q);
         if (!append) {
-          append = groupAppender(q, chains, GROUP_PARALLEL);
+          append = groupAppender(q, chains, heads, GROUP_PARALLEL);
           appenders.set(q, append);
         }
         await append(eventRow(text, id, recorded, subtype, record));
@@ -78,7 +68,7 @@ export function createAuditWriter(enabled: boolean): AuditWriter {
       // Inside a write transaction: the event commits (or not) with the pointer change.
       const chain = chains.take();
       try {
-        await insertEvent(q, chain, text, id, recorded, subtype, record);
+        await appendToChain(q, heads, chain, [eventRow(text, id, recorded, subtype, record)]);
       } finally {
         chains.release(chain);
       }
@@ -87,7 +77,7 @@ export function createAuditWriter(enabled: boolean): AuditWriter {
 }
 
 /** Statements in flight at once for grouped writes (each holds one chain and one connection). */
-const GROUP_PARALLEL = 4;
+const GROUP_PARALLEL = 2;
 
 function eventRow(text: string, id: string, recorded: Date, subtype: string, record: AuditRecord): EventRow {
   return {
@@ -103,21 +93,4 @@ function eventRow(text: string, id: string, recorded: Date, subtype: string, rec
     break_glass: isBreakGlassRecord(record),
     resource: text,
   };
-}
-
-function insertEvent(q: Queryable, chain: number, text: string, id: string, recorded: Date, subtype: string, record: AuditRecord): Promise<unknown> {
-  return q.query(INSERT, [
-    text,
-    chain,
-    id,
-    recorded,
-    [...new Set(record.patients)],
-    record.principal?.organization ?? record.claimed?.organization ?? null,
-    record.principal?.subject ?? record.claimed?.subject ?? null,
-    record.action,
-    subtype,
-    record.outcome,
-    record.principal?.purposeOfUse ?? null,
-    isBreakGlassRecord(record),
-  ]);
 }

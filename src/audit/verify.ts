@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Queryable } from '../store/database';
 import { NHS_NUMBER_SYSTEM } from '../registry/nhs-number';
+import { chainHash, genesisHead } from './audit-chain';
 import { AUDIT_CHAINS } from './audit-store';
 import { columnMismatch } from './verify-columns';
 import type { VerifyRow } from './verify-columns';
@@ -41,13 +41,6 @@ export interface VerifyOptions {
   onProgress?(events: number): void;
 }
 
-export function genesisHead(chain: number): Buffer {
-  return createHash('sha256').update(`locus-audit-genesis:${chain}`, 'utf8').digest();
-}
-
-export function chainHash(previous: Uint8Array, text: string): Buffer {
-  return createHash('sha256').update(previous).update(text, 'utf8').digest();
-}
 
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 

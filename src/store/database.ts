@@ -12,6 +12,8 @@ export interface QueryResult<R> {
 
 export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>>;
+  /** On a transaction's Queryable: the database it runs in (what per-database caches key on). */
+  readonly root?: Database;
 }
 
 export interface Database extends Queryable {

@@ -75,7 +75,7 @@ export class PgDatabase implements Database {
     } catch (error) {
       throw wrap(error);
     }
-    const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
+    const tx: Queryable = { query: (sql, params) => run(client, sql, params), root: this };
     try {
       await client.query('BEGIN');
       const result = await work(tx);

@@ -29,6 +29,7 @@ export class PgliteDatabase implements Database {
     return this.db.transaction(async (t) => {
       const tx: Queryable = {
         query: async <R>(sql: string, params?: readonly SqlValue[]) => toResult<R>(await t.query(sql, params as unknown[] | undefined)),
+        root: this,
       };
       return work(tx);
     });

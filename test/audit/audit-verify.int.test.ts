@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { AuditRecord } from '../../src/audit/audit-event';
 import { buildAuditEvent } from '../../src/audit/audit-event';
 import { createAuditWriter } from '../../src/audit/audit-store';
-import { chainHash, verifyAuditTrail } from '../../src/audit/verify';
+import { chainHash } from '../../src/audit/audit-chain';
+import { verifyAuditTrail } from '../../src/audit/verify';
 import type { VerifyResult } from '../../src/audit/verify';
 import { auditVerifyCommand } from '../../src/audit/verify-command';
 import type { Database, Queryable, SqlValue } from '../../src/store/database';
@@ -286,3 +287,29 @@ describe('grouped appends under concurrency', () => {
     expect(r).toMatchObject({ ok: true, events: EVENTS + 300 });
   });
 });
+
+describe('appends from several nodes', () => {
+  it('when two writers (two API nodes, each remembering chain heads) append at once and a write transaction rolls back its event, then no event is lost or duplicated and every chain verifies', async () => {
+    const nodeA = createAuditWriter(true);
+    const nodeB = createAuditWriter(true);
+    const before = (await db.query<{ n: number }>('select count(*)::int as n from audit_event')).rows[0]!.n;
+    // Node A's memory moves ahead of the database: its transaction's append rolls back.
+    await expect(
+      db.transaction(async (tx) => {
+        await nodeA.write(tx, record(5000));
+        throw new Error('the pointer write failed');
+      }),
+    ).rejects.toThrow('the pointer write failed');
+    // One at a time, alternating: each node keeps finding chains the other has moved since.
+    for (let i = 0; i < 100; i++) await (i % 2 === 0 ? nodeA : nodeB).write(db, record(6000 + i));
+    // And all at once.
+    await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? nodeA : nodeB).write(db, record(6100 + i))));
+    await db.transaction(async (tx) => nodeB.write(tx, record(7000)));
+    const after = (await db.query<{ n: number; ids: number }>('select count(*)::int as n, count(distinct id)::int as ids from audit_event')).rows[0]!;
+    expect(after).toEqual({ n: before + 201, ids: before + 201 });
+    const r = await verifyAuditTrail(db);
+    expect(r.problems).toEqual([]);
+    expect(r.events).toBe(before + 201);
+  });
+});
+
