@@ -6,7 +6,7 @@ import type { SqlBuilder } from '../store/sql-builder';
 import type { PointerPolicy } from './policy';
 import type { Principal } from './principal';
 import { isBreakGlass } from './principal';
-import { DIRECT_CARE, RESTRICTED_LABELS } from './policy-rules';
+import { RESTRICTED_LABELS } from './policy-rules';
 
 type Kind = 'ImagingStudy' | 'DocumentReference';
 
@@ -17,25 +17,75 @@ function categoryOf(alias: string, kind: Kind): string {
     : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then '${CATEGORY_REPORT}' else '${CATEGORY_STUDY}' end)`;
 }
 
+/**
+ * The values a predicate refers to, as named slots. Predicates are compiled once per shape (which
+ * rule, table kind, alias, break-glass or not, pinned to a patient or not) into a template with
+ * these slots, and each query fills the slots with placeholders (`fill`): building the SQL text
+ * costs a replace, not a compile.
+ */
+type Slot = 'org' | 'now' | 'purpose' | 'patient' | 'sharedStudy' | 'sharedReport' | 'related';
+
 interface Bound {
   org: string;
   now: string;
   purpose: string;
   /** The one patient the query is pinned to, when the caller said so (see `PointerPolicy.visible`). */
   patient?: string;
+  sharedStudy: string;
+  sharedReport: string;
+  related: string;
+}
+
+const slot = (name: Slot): string => `\u0000${name}\u0000`;
+
+function slots(pinned: boolean): Bound {
+  return {
+    org: slot('org'),
+    now: slot('now'),
+    purpose: slot('purpose'),
+    patient: pinned ? slot('patient') : undefined,
+    sharedStudy: slot('sharedStudy'),
+    sharedReport: slot('sharedReport'),
+    related: slot('related'),
+  };
+}
+
+/** A compiled predicate: SQL text between slots, and the slot at each gap. */
+interface Template {
+  parts: string[];
+  names: Slot[];
+}
+
+function compileTemplate(text: string): Template {
+  const pieces = text.split('\u0000');
+  // split gives text, name, text, name, ..., text
+  return { parts: pieces.filter((_, k) => k % 2 === 0), names: pieces.filter((_, k) => k % 2 === 1) as Slot[] };
 }
 
 /**
- * Placeholders bound on first use only (PostgreSQL cannot type a parameter the SQL never uses), and
- * once per statement however many predicates repeat them (SqlBuilder.text).
+ * Binds each slot the template uses, once per statement however often it appears (SqlBuilder.text);
+ * slots it does not use are not bound (PostgreSQL cannot type a placeholder the SQL never uses).
  */
-function bind(principal: Principal, b: SqlBuilder, now: Date, patient?: string): Bound {
-  return {
-    get org() { return b.text(principal.organization); },
-    get now() { return b.text(now.toISOString(), 'timestamptz'); },
-    get purpose() { return b.text(principal.purposeOfUse); },
-    get patient() { return patient === undefined ? undefined : b.text(patient); },
+function fill(t: Template, b: SqlBuilder, principal: Principal, now: Date, patient: string | undefined, snapshot: DirectorySnapshot | undefined): string {
+  const bound: Partial<Record<Slot, string>> = {};
+  const placeholder = (name: Slot): string => {
+    switch (name) {
+      case 'org': return b.text(principal.organization);
+      case 'now': return b.text(now.toISOString(), 'timestamptz');
+      case 'purpose': return b.text(principal.purposeOfUse);
+      case 'patient': return b.text(patient as string);
+      default: {
+        const lists = callerScope(snapshot as DirectorySnapshot, principal.organization, principal.purposeOfUse, now).literals;
+        return b.text(lists[name], 'text[]');
+      }
+    }
   };
+  let out = t.parts[0] as string;
+  for (let k = 0; k < t.names.length; k++) {
+    const name = t.names[k] as Slot;
+    out += (bound[name] ??= placeholder(name)) + (t.parts[k + 1] as string);
+  }
+  return out;
 }
 
 function network(alias: string, v: Bound): string {
@@ -51,18 +101,23 @@ function related(alias: string, v: Bound): string {
 }
 
 /**
- * A patient's active deny rules that cover this caller and this pointer's category: the SQL
- * function `consent_denies` (migration 009), which keeps the rule tests out of the search's plan.
+ * A patient's active deny rules that cover this caller and this pointer's category: a probe of the
+ * consent index, with the rules of any consent found tested by `consent_rules_deny` (migration
+ * 009), which keeps the rule tests out of the search's plan.
  *
  * When the query is pinned to one patient, the check depends on the row only through its
  * category, so it is written uncorrelated, once per category: PostgreSQL runs each as an InitPlan,
- * one consent probe per query instead of one per row. Otherwise it is called per candidate row with
- * that row's patient, an index probe each.
+ * one probe per query instead of one per row. Otherwise it is a correlated scalar subquery, so
+ * that PostgreSQL probes the index for each candidate row's patient (a correlated EXISTS under OR
+ * may be planned as a hash over every active consent in the table).
  */
 function consentDenied(alias: string, kind: Kind, v: Bound): string {
   const patient = v.patient;
-  if (patient === undefined) return `consent_denies(${alias}.patient_nhs, ${v.org}, ${categoryOf(alias, kind)}, ${v.now})`;
-  const denied = (category: string): string => `(select consent_denies(${patient}, ${v.org}, '${category}', ${v.now}))`;
+  const covers = (category: string): string => `c.status = 'active' and consent_rules_deny(c.rules, ${v.org}, ${category}, ${v.now})`;
+  if (patient === undefined) {
+    return `coalesce((select true from consent c where c.patient_nhs = ${alias}.patient_nhs and ${covers(categoryOf(alias, kind))} limit 1), false)`;
+  }
+  const denied = (category: string): string => `exists (select 1 from consent c where c.patient_nhs = ${patient} and ${covers(`'${category}'`)})`;
   return kind === 'ImagingStudy'
     ? denied(CATEGORY_STUDY)
     : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${denied(CATEGORY_REPORT)} else ${denied(CATEGORY_STUDY)} end)`;
@@ -86,18 +141,37 @@ function restrictedOrDenied(alias: string, kind: Kind, v: Bound): string {
  * The same rules with the directory snapshot: organisation kinds and agreements become lists of
  * custodians bound as parameters, so the predicate is a few array tests plus the consent check.
  */
-function compiledWithSnapshot(d: DirectorySnapshot, principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, want: 'visible' | 'revealable', patient: string | undefined): string {
-  // Only what the wanted predicate uses is bound: PostgreSQL cannot type unused placeholders.
-  const v = bind(principal, b, now, patient);
-  const scope = callerScope(d, principal.organization, principal.purposeOfUse, now).literals;
-  const related = (): string => `${alias}.custodian_ods = any(${b.text(scope.related, 'text[]')})`;
-  if (isBreakGlass(principal)) return `(${alias}.custodian_ods = ${v.org} or ${related()})`;
+function withSnapshot(alias: string, kind: Kind, want: Want, breakGlass: boolean, v: Bound): string {
+  const related = `${alias}.custodian_ods = any(${v.related})`;
+  if (breakGlass) return `(${alias}.custodian_ods = ${v.org} or ${related})`;
   const shared =
     kind === 'ImagingStudy'
-      ? `${alias}.custodian_ods = any(${b.text(scope.sharedStudy, 'text[]')})`
-      : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${alias}.custodian_ods = any(${b.text(scope.sharedReport, 'text[]')}) else ${alias}.custodian_ods = any(${b.text(scope.sharedStudy, 'text[]')}) end)`;
+      ? `${alias}.custodian_ods = any(${v.sharedStudy})`
+      : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${alias}.custodian_ods = any(${v.sharedReport}) else ${alias}.custodian_ods = any(${v.sharedStudy}) end)`;
   const permitted = `(${shared} and not ${restrictedOrDenied(alias, kind, v)})`;
-  return want === 'visible' ? `(${alias}.custodian_ods = ${v.org} or ${permitted})` : `(${alias}.custodian_ods <> ${v.org} and ${related()} and not ${permitted})`;
+  return want === 'visible' ? `(${alias}.custodian_ods = ${v.org} or ${permitted})` : `(${alias}.custodian_ods <> ${v.org} and ${related} and not ${permitted})`;
+}
+
+/** Without a snapshot (before the first load): organisation kinds and agreements looked up in the SQL. */
+function inSql(alias: string, kind: Kind, want: Want, breakGlass: boolean, v: Bound): string {
+  if (breakGlass) return `(${alias}.custodian_ods = ${v.org} or ${related(alias, v)})`;
+  if (want === 'visible') return `(${alias}.custodian_ods = ${v.org} or ${permittedWithoutBreakGlass(alias, kind, v)})`;
+  return `(${alias}.custodian_ods <> ${v.org} and ${related(alias, v)} and not ${permittedWithoutBreakGlass(alias, kind, v)})`;
+}
+
+type Want = 'visible' | 'revealable';
+
+/** Templates by alias, then by the shape's five yes/no choices as bits. */
+const templates = new Map<string, Template[]>();
+
+function template(form: 'snapshot' | 'sql', alias: string, kind: Kind, want: Want, breakGlass: boolean, pinned: boolean): Template {
+  let byShape = templates.get(alias);
+  if (byShape === undefined) {
+    byShape = [];
+    templates.set(alias, byShape);
+  }
+  const shape = (form === 'snapshot' ? 1 : 0) | (kind === 'ImagingStudy' ? 2 : 0) | (want === 'visible' ? 4 : 0) | (breakGlass ? 8 : 0) | (pinned ? 16 : 0);
+  return (byShape[shape] ??= compileTemplate((form === 'snapshot' ? withSnapshot : inSql)(alias, kind, want, breakGlass, slots(pinned))));
 }
 
 export interface NetworkPolicy extends PointerPolicy {
@@ -133,20 +207,18 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
       if (timer) clearInterval(timer);
     },
     visible(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient?: string): string {
-      if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'visible', patient);
-      const v = bind(principal, b, now, patient);
-      if (isBreakGlass(principal)) return `(${alias}.custodian_ods = ${v.org} or ${related(alias, v)})`;
-      return `(${alias}.custodian_ods = ${v.org} or ${permittedWithoutBreakGlass(alias, kind, v)})`;
+      const t = template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', isBreakGlass(principal), patient !== undefined);
+      return fill(t, b, principal, now, patient, snapshot);
     },
     reach(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string {
-      const breakGlass: Principal = { ...principal, purposeOfUse: 'ETREAT', breakGlassReason: principal.breakGlassReason ?? 'reach of break-glass' };
-      return this.visible(breakGlass, alias, kind, b, now);
+      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot);
+    },
+    breakGlassCouldReveal(principal: Principal): boolean {
+      return !isBreakGlass(principal);
     },
     revealableByBreakGlass(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient?: string): string | undefined {
       if (isBreakGlass(principal)) return undefined;
-      if (snapshot) return compiledWithSnapshot(snapshot, principal, alias, kind, b, now, 'revealable', patient);
-      const v = bind(principal, b, now, patient);
-      return `(${alias}.custodian_ods <> ${v.org} and ${related(alias, v)} and not ${permittedWithoutBreakGlass(alias, kind, v)})`;
+      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'revealable', false, patient !== undefined), b, principal, now, patient, snapshot);
     },
   };
 }

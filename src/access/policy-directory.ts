@@ -51,20 +51,24 @@ export function callerScope(d: DirectorySnapshot, org: string, purposeOfUse: str
     byCaller = new Map();
     scopes.set(d, byCaller);
   }
-  const key = `${org}\u0000${purposeOfUse}`;
-  const hit = byCaller.get(key);
+  let byPurpose = byCaller.get(org);
+  if (!byPurpose) {
+    byPurpose = new Map();
+    byCaller.set(org, byPurpose);
+  }
+  const hit = byPurpose.get(purposeOfUse);
   if (hit && now >= hit.from && now < hit.until) return hit.scope;
   const scope = workOutScope(d, org, purposeOfUse, now);
   // A scope holds until the next agreement of this caller starts or ends (or the snapshot is replaced).
   const changes = d.agreements.filter((a) => a.recipient === org).flatMap((a) => [a.start, a.end]).filter((t): t is Date => t !== null);
   const from = new Date(Math.max(0, ...changes.filter((t) => t <= now).map((t) => t.getTime())));
   const until = new Date(Math.min(8.64e15, ...changes.filter((t) => t > now).map((t) => t.getTime())));
-  byCaller.set(key, { scope, from, until });
+  byPurpose.set(purposeOfUse, { scope, from, until });
   return scope;
 }
 
 /** Scopes worked out per snapshot and caller: the same few callers ask thousands of times a second. */
-const scopes = new WeakMap<DirectorySnapshot, Map<string, { scope: CallerScope; from: Date; until: Date }>>();
+const scopes = new WeakMap<DirectorySnapshot, Map<string, Map<string, { scope: CallerScope; from: Date; until: Date }>>>();
 
 function workOutScope(d: DirectorySnapshot, org: string, purposeOfUse: string, now: Date): CallerScope {
   const member = d.kinds.get(org) === 'network-trust';

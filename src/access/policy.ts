@@ -14,6 +14,8 @@ export interface PointerPolicy {
    * of once per row.
    */
   visible(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date, patient?: string): string;
+  /** Whether break-glass could show this caller anything the policy withholds (false for a break-glass caller). */
+  breakGlassCouldReveal?(principal: Principal): boolean;
   /** Rows withheld now that break-glass would reveal (for the searchset warning); undefined when none could be. */
   revealableByBreakGlass?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date, patient?: string): string | undefined;
   /**

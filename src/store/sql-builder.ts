@@ -3,7 +3,7 @@ import type { SqlValue } from './database';
 /** Collects positional parameters while a statement is composed: values never enter the SQL text. */
 export class SqlBuilder {
   readonly params: SqlValue[] = [];
-  private readonly bound = new Map<string, string>();
+  private readonly bound = new Map<string, Map<string, string>>();
 
   param(value: SqlValue): string {
     this.params.push(value);
@@ -16,11 +16,15 @@ export class SqlBuilder {
    * send and for PostgreSQL to parse).
    */
   text(value: string, type: 'text' | 'text[]' | 'timestamptz' = 'text'): string {
-    const key = `${type}\u0000${value}`;
-    let placeholder = this.bound.get(key);
+    let ofType = this.bound.get(type);
+    if (ofType === undefined) {
+      ofType = new Map();
+      this.bound.set(type, ofType);
+    }
+    let placeholder = ofType.get(value);
     if (placeholder === undefined) {
       placeholder = `${this.param(value)}::${type}`;
-      this.bound.set(key, placeholder);
+      ofType.set(value, placeholder);
     }
     return placeholder;
   }
