@@ -58,7 +58,7 @@ export class PgDatabase implements Database {
       connectionString,
       max: options.max ?? 10,
       connectionTimeoutMillis: 5000,
-      options: [options.searchPath ? `-c search_path=${options.searchPath}` : '', process.env.SCRATCH_GENERIC ? '-c plan_cache_mode=force_generic_plan' : ''].join(' ').trim() || undefined,
+      ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
     });
     // An idle client losing its connection must not crash the process; the next query reports it.
     this.pool.on('error', () => undefined);
