@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testNhsNumbers } from '../src/registry/nhs-number';
@@ -123,4 +124,23 @@ export function fmt(n: number, digits = 0): string {
 
 export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** Where the benchmark compiles the registry (under dist/, which git ignores, so node_modules resolve). */
+export const COMPILED_DIR = join(__dirname, '..', 'dist', 'bench');
+let compiled = false;
+
+/**
+ * Compiles src/ and the bench's server child with tsc, once per run: the server under load runs
+ * as `node` runs it in service (the image runs dist/, not tsx). Returns the compiled tree's root.
+ */
+export function compileRegistry(): string {
+  if (!compiled) {
+    const root = join(__dirname, '..');
+    log('compiling the registry for the server under load (tsc)');
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'bench', 'tsconfig.json'), '--outDir', COMPILED_DIR], { stdio: 'inherit' });
+    cpSync(join(root, 'src', 'store', 'migrations'), join(COMPILED_DIR, 'src', 'store', 'migrations'), { recursive: true });
+    compiled = true;
+  }
+  return COMPILED_DIR;
 }

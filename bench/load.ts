@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import type { DevIssuer } from '../src/access/dev-issuer';
-import { BENCH_AUDIENCE, log } from './common';
+import { BENCH_AUDIENCE, compileRegistry, log } from './common';
 import type { BenchOptions } from './common';
 import type { ChildReady } from './server-child';
 
@@ -30,9 +30,10 @@ export interface LoadResult {
 
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
 
-async function startChild(o: BenchOptions, variant: LoadVariant): Promise<{ child: ChildProcess; url: string }> {
-  const execArgv = ['--require', 'tsx/cjs', ...(process.env.BENCH_CHILD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CHILD_CPU_PROF}`] : [])];
-  const child = fork(join(__dirname, 'server-child.ts'), [], {
+/** The registry in its own process, compiled, configured as in service plus the variant's switches. */
+export async function startChild(o: BenchOptions, variant: LoadVariant): Promise<{ child: ChildProcess; url: string }> {
+  const execArgv = process.env.BENCH_CHILD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CHILD_CPU_PROF}`] : [];
+  const child = fork(join(compileRegistry(), 'bench', 'server-child.js'), [], {
     execArgv,
     // The server logs one line per request, as in service; the lines go nowhere here.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -52,7 +53,7 @@ async function startChild(o: BenchOptions, variant: LoadVariant): Promise<{ chil
   return { child, url };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');

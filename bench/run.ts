@@ -13,7 +13,7 @@ import type { Locus } from '../src/server';
 import type { Database } from '../src/store/database';
 import { AUDIT_SCHEMA, BENCH_AUDIENCE, ISSUER_DIR, PUBLISH_SCHEMA, benchOptions, benchPatients, dropAndCreateSchema, fmt, log, openBenchDatabase, schemaExists } from './common';
 import type { BenchOptions } from './common';
-import { runLoads } from './load';
+import { runLoads, startChild, stopChild } from './load';
 import type { LoadResult, LoadVariant } from './load';
 import { previousSeed, publishPointers, recordSeed, registerTrusts } from './seed';
 import type { SeedResult, Trust } from './seed';
@@ -46,15 +46,18 @@ async function seed(o: BenchOptions): Promise<{ db: Database; trusts: Trust[]; s
   }
   await dropAndCreateSchema(o.databaseUrl);
   const db = await openBenchDatabase(o.databaseUrl, o.poolSize);
-  const { locus, fhirBase, issuer } = await startInProcess(o, db);
+  // The publishing clients (this process) and the registry (its own process) do not share an event loop, as in service.
+  const { child, url } = await startChild(o, { name: 'seed', env: {} });
   try {
+    const issuer = await loadDevIssuer(ISSUER_DIR);
+    const fhirBase = `${url}/fhir`;
     const trusts = await registerTrusts(fhirBase, issuer, BENCH_AUDIENCE, o.trusts);
     log(`registered ${trusts.length} trusts; publishing ${fmt(o.pointers)} pointers for ${fmt(o.patients)} patients in Bundles of ${o.bundleSize}, ${o.publishConcurrency} at a time`);
     const seeded = await publishPointers(fhirBase, issuer, BENCH_AUDIENCE, o, benchPatients(o.patients), trusts);
     await recordSeed(db, o, trusts);
     return { db, trusts, seeded };
   } finally {
-    await locus.close();
+    await stopChild(child);
   }
 }
 

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const base = loadConfig(env);
   const issuer = await loadDevIssuer(ISSUER_DIR);
   const config: Config = { ...base, trustedIssuers: [...base.trustedIssuers, issuer.trusted], devIssuer: false };
-  const db = await openBenchDatabase(config.databaseUrl as string, config.poolSize);
+  const db = await openBenchDatabase(config.databaseUrl as string, config.poolSize, process.env.BENCH_SERVER_SCHEMA || undefined);
   const policyName = process.env.LOCUS_BENCH_POLICY === 'allow-all' ? 'allow-all' : 'network';
   // Without `policy` startLocus applies the production default, networkPolicy(db).
   const locus = await startLocus(config, { db, ...(policyName === 'allow-all' ? { policy: allowAllPolicy } : {}) });

@@ -1,5 +1,6 @@
 import { loadMigrations, migrate } from '../src/store/migrate';
 import type { Database } from '../src/store/database';
+import { textArrayLiteral } from '../src/store/sql-builder';
 import { testDatabase } from './helpers/db';
 
 let db: Database;
@@ -19,5 +20,16 @@ describe('migrations', () => {
   it('when the database supports lz4, then audit event texts use it (pglz costs more CPU than the insert)', async () => {
     const r = await db.query<{ c: string }>("select attcompression::text as c from pg_attribute where attrelid = 'audit_event'::regclass and attname = 'resource'");
     expect(r.rows[0]?.c).toBe(db.kind === 'postgres' ? 'l' : '');
+  });
+});
+
+describe('set-based row values', () => {
+  it('when text values with quotes, backslashes, braces, commas, unicode, an empty string and a null travel as one array literal, then PostgreSQL reads back exactly them', async () => {
+    const common = ['plain', 'with "quotes"', 'back\\slash', 'both \\" mixed', '{braces},commas', '', 'ünïcödé 😀', JSON.stringify({ a: 'x"y\\z\n' }), 'NULL', null];
+    // Raw control characters take the slower path (JSON would escape them as array_in does not read them).
+    for (const values of [common, [...common, 'line\nbreak\ttab', 'escaped \\n and raw \u0001']]) {
+      const r = await db.query<{ v: (string | null)[] }>('select $1::text[] as v', [textArrayLiteral(values)]);
+      expect(r.rows[0]?.v).toEqual(values);
+    }
   });
 });

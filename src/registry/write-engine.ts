@@ -207,21 +207,29 @@ function resolveTarget(req: WriteRequest, index: number, existing: Map<string, E
   return { req, index, id, kind: req.method === 'DELETE' ? 'delete' : 'update', existing: row };
 }
 
-/** Transaction Bundles (R4 §3.1.0.11.2): `urn:uuid:` fullUrls of created entries become `Type/id`. */
+/**
+ * Transaction Bundles (R4 §3.1.0.11.2): `urn:uuid:` fullUrls of created entries become `Type/id`.
+ * The request's parsed resources are rewritten in place (they belong to this request alone).
+ */
 function resolveUrnReferences(planned: Planned[]): void {
   const map = new Map<string, string>();
   for (const p of planned) if (p.req.fullUrl?.startsWith('urn:uuid:')) map.set(p.req.fullUrl, `${p.req.def.type}/${p.id}`);
   if (map.size === 0) return;
-  const walk = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(walk);
-    if (node && typeof node === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(node)) out[k] = k === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : walk(v);
-      return out;
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+    } else if (node && typeof node === 'object') {
+      const o = node as Record<string, unknown>;
+      for (const k in o) {
+        const v = o[k];
+        if (k === 'reference' && typeof v === 'string') {
+          const to = map.get(v);
+          if (to !== undefined) o[k] = to;
+        } else if (v !== null && typeof v === 'object') walk(v);
+      }
     }
-    return node;
   };
-  for (const p of planned) if (p.req.resource) p.req.resource = walk(p.req.resource);
+  for (const p of planned) if (p.req.resource) walk(p.req.resource);
 }
 
 function checkEtag(p: Planned): void {

@@ -3,7 +3,7 @@
  * PostgreSQL in production and PGlite for the embedded default. Only `store/` knows which one
  * is running; the SQL and migrations are the same for both.
  */
-export type SqlValue = string | number | boolean | null | Date | readonly string[] | readonly number[] | Buffer;
+export type SqlValue = string | number | boolean | null | Date | readonly string[] | readonly (string | null)[] | readonly number[] | Buffer;
 
 export interface QueryResult<R> {
   rows: R[];

@@ -30,7 +30,23 @@ export class SqlBuilder {
   }
 }
 
-/** A PostgreSQL array literal of text values, e.g. {"RRK","RJE"}, for binding as `$n::text[]`. */
-export function textArrayLiteral(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+const ESCAPED = /[\\"]/g;
+/** Characters JSON would escape in a way array_in does not read back (control characters, surrogates). */
+const NEEDS_CARE = /[\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A PostgreSQL array literal of text values, e.g. {"RRK","RJE",NULL}, for binding as `$n::text[]`
+ * (array_in, PostgreSQL docs 8.15.6: quoted elements, a backslash before quote and backslash,
+ * NULL in any case). JSON of the same strings is exactly that but for the brackets when no value
+ * holds a control character or a surrogate, so the common case is one JSON.stringify.
+ */
+export function textArrayLiteral(values: readonly (string | null)[]): string {
+  if (!values.some((v) => v !== null && NEEDS_CARE.test(v))) return `{${JSON.stringify(values).slice(1, -1)}}`;
+  let out = '{';
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k];
+    if (k > 0) out += ',';
+    out += v === null || v === undefined ? 'NULL' : `"${v.replace(ESCAPED, '\\$&')}"`;
+  }
+  return `${out}}`;
 }
