@@ -1,15 +1,15 @@
 import type { AuditIndexColumns } from '../src/audit/audit-event';
 import { randomUUID } from 'node:crypto';
+import { eventRow } from '../src/audit/audit-store';
 import type { Principal } from '../src/access/principal';
 import type { AuditRecord } from '../src/audit/audit-event';
-import { buildAuditEvent, isBreakGlassRecord } from '../src/audit/audit-event';
 import { chainHash } from '../src/audit/audit-chain';
 import { verifyAuditTrail } from '../src/audit/verify';
 import type { Database, Queryable } from '../src/store/database';
 import { testNhsNumber } from '../src/registry/nhs-number';
 
 /**
- * Audit trail figures: bulk-appends synthetic BALP events with correct hash chains, then times
+ * Audit trail figures: bulk-appends synthetic events with correct hash chains, then times
  * `verifyAuditTrail` over the whole trail. Used by bench/run.ts (n = 1,000,000 on PostgreSQL) and
  * by tests that need a large trail quickly.
  */
@@ -69,26 +69,10 @@ async function appendBatch(tx: Queryable, from: number, count: number, start: nu
     const r = syntheticRecord(i);
     // `perDay` events a day, ending yesterday, so the review page's chart has a shape.
     const recorded = new Date(start + (i % perDay) * Math.floor(80_000_000 / perDay) + Math.floor(i / perDay) * 86_400_000);
-    const id = randomUUID();
-    const text = JSON.stringify(buildAuditEvent(r, recorded, id));
-    s.head = chainHash(s.head, text);
+    const { id, ...event } = eventRow(r, recorded);
+    s.head = chainHash(s.head, event.resource);
     s.pos += 1;
-    rows.push({
-      id,
-      recorded: recorded.toISOString(),
-      chain: s.chain,
-      chain_pos: s.pos,
-      hash: s.head.toString('hex'),
-      patients: r.patients,
-      agent_ods: r.principal?.organization ?? null,
-      agent_user: r.principal?.subject ?? null,
-      action: r.action,
-      subtype: r.subtype,
-      outcome: r.outcome,
-      purpose: r.principal?.purposeOfUse ?? null,
-      break_glass: isBreakGlassRecord(r),
-      resource: text,
-    });
+    rows.push({ id, ...event, chain: s.chain, chain_pos: s.pos, hash: s.head.toString('hex') });
   }
   await tx.query(INSERT, [JSON.stringify(rows)]);
   await tx.query(

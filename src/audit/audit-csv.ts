@@ -1,3 +1,4 @@
+import { renderAuditEvent } from './audit-event';
 import type { AuditRow } from './audit-search';
 
 export const CSV_HEADER = 'id,recorded,action,subtype,outcome,user,organisation,purpose,break_glass,patients\r\n';
@@ -29,7 +30,7 @@ export function csvRow(r: AuditRow): string {
     .join(',')}\r\n`;
 }
 
-/** NDJSON for a SIEM: the stored AuditEvent text, one per line (it never holds a raw newline). */
+/** NDJSON for a SIEM: one AuditEvent per line (JSON.stringify never writes a raw newline). */
 export function ndjsonRow(r: AuditRow): string {
-  return `${r.resource as string}\n`;
+  return `${renderAuditEvent(r.resource as string)}\n`;
 }

@@ -67,9 +67,13 @@ export const AUDIT_PARAMS: AuditParamDef[] = [
         users([value], 'agent-identifier');
         if (!value) throw invalidParam('agent-identifier', 'empty user id');
         if (!system) return `t.agent_user = ${b.param(value)}`;
-        // The issuer is not a column: the indexed user match narrows first, then the stored event decides.
-        const who = JSON.stringify([{ who: { identifier: { system, value } } }]);
-        return `(t.agent_user = ${b.param(value)} and (t.resource::jsonb -> 'agent') @> ${b.param(who)}::jsonb)`;
+        // The issuer is not a column: the indexed user match narrows first, then the stored event
+        // decides (format 1 facts name it as agent or claimed issuer; earlier rows hold BALP agents).
+        const facts = [{ agent: { issuer: system, subject: value } }, { claimed: { issuer: system, subject: value } }].map((f) => `t.resource::jsonb @> ${b.param(JSON.stringify(f))}::jsonb`);
+        // A claimed identity without an issuer is shown as system 'unverified' (audit-event.ts).
+        if (system === 'unverified') facts.push(`(t.resource::jsonb @> ${b.param(JSON.stringify({ claimed: { subject: value } }))}::jsonb and not (t.resource::jsonb -> 'claimed') ? 'issuer')`);
+        const balp = `(t.resource::jsonb -> 'agent') @> ${b.param(JSON.stringify([{ who: { identifier: { system, value } } }]))}::jsonb`;
+        return `(t.agent_user = ${b.param(value)} and (${facts.join(' or ')} or ${balp}))`;
       });
       return parts.length === 1 ? (parts[0] as string) : `(${parts.join(' or ')})`;
     },

@@ -1,4 +1,5 @@
 import type { AuditIndexColumns } from './audit-event';
+import { renderAuditEvent } from './audit-event';
 import { bundleText, entryText } from '../registry/search';
 import type { Queryable } from '../store/database';
 import { SqlBuilder } from '../store/sql-builder';
@@ -66,13 +67,13 @@ function linkQuery(kept: [string, string][], cursor?: AuditCursor): string {
   return qs ? `?${qs}` : '';
 }
 
-/** The searchset Bundle, spliced from the stored event texts (no parse, no stringify). */
+/** The searchset Bundle of rendered AuditEvents (audit-event.ts: the trail stores the facts). */
 export function auditBundle(fhirBase: string, query: AuditQuery, page: AuditPage): string {
   const base = `${fhirBase}/AuditEvent`;
   const links: [string, string][] = [['self', `${base}${linkQuery(query.kept, query.cursor)}`]];
   if (page.next) links.push(['next', `${base}${linkQuery(query.kept, page.next)}`]);
   if (page.previous) links.push(['previous', `${base}${linkQuery(query.kept, page.previous)}`]);
-  const entries = page.rows.map((row) => entryText(`${base}/${row.id}`, row.resource as string, 'match'));
+  const entries = page.rows.map((row) => entryText(`${base}/${row.id}`, renderAuditEvent(row.resource as string), 'match'));
   return bundleText(links, entries, []);
 }
 
@@ -115,8 +116,9 @@ export async function countPerDay(q: Queryable, query: AuditQuery, until: Date, 
   return r.rows;
 }
 
-/** One stored AuditEvent by id, with the patients it names. */
+/** One AuditEvent by id, rendered, with the patients it names. */
 export async function readAuditEvent(q: Queryable, id: string): Promise<{ resource: string; patients: string[] } | undefined> {
   const r = await q.query<{ resource: string; patients: string[] }>('select resource, patients from audit_event where id = $1', [id]);
-  return r.rows[0];
+  const row = r.rows[0];
+  return row && { resource: renderAuditEvent(row.resource), patients: row.patients };
 }

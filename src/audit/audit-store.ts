@@ -1,10 +1,11 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { Queryable } from '../store/database';
 import type { AuditRecord } from './audit-event';
-import { buildAuditEvent, isBreakGlassRecord } from './audit-event';
+import { auditColumnsOf, storedAuditEvent } from './audit-event';
 import type { EventRow } from './audit-chain';
 import { ChainHeads, appendToChain } from './audit-chain';
 import { groupAppender } from './audit-group';
+import { timeOrderedUuid } from './event-id';
 
 /** Independent hash chains: a request locks one chain's head for one statement, so requests rarely queue. */
 export const AUDIT_CHAINS = 16;
@@ -52,23 +53,20 @@ export function createAuditWriter(enabled: boolean): AuditWriter {
     enabled,
     async write(q: Queryable, record: AuditRecord): Promise<void> {
       if (!enabled) return;
-      const recorded = new Date();
-      const id = randomUUID();
-      const text = JSON.stringify(buildAuditEvent(record, recorded, id));
-      const subtype = record.subtype === 'operation' ? (record.operation ?? 'operation') : record.subtype;
+      const row = eventRow(record);
       if (isDatabase(q)) {
         let append = appenders.get(q);
         if (!append) {
           append = groupAppender(q, chains, heads, GROUP_PARALLEL);
           appenders.set(q, append);
         }
-        await append(eventRow(text, id, recorded, subtype, record));
+        await append(row);
         return;
       }
       // Inside a write transaction: the event commits (or not) with the pointer change.
       const chain = chains.take();
       try {
-        await appendToChain(q, heads, chain, [eventRow(text, id, recorded, subtype, record)]);
+        await appendToChain(q, heads, chain, [row]);
       } finally {
         chains.release(chain);
       }
@@ -79,18 +77,8 @@ export function createAuditWriter(enabled: boolean): AuditWriter {
 /** Statements in flight at once for grouped writes (each holds one chain and one connection). */
 const GROUP_PARALLEL = 2;
 
-function eventRow(text: string, id: string, recorded: Date, subtype: string, record: AuditRecord): EventRow {
-  return {
-    id,
-    recorded: recorded.toISOString(),
-    patients: [...new Set(record.patients)],
-    agent_ods: record.principal?.organization ?? record.claimed?.organization ?? null,
-    agent_user: record.principal?.subject ?? record.claimed?.subject ?? null,
-    action: record.action,
-    subtype,
-    outcome: record.outcome,
-    purpose: record.principal?.purposeOfUse ?? null,
-    break_glass: isBreakGlassRecord(record),
-    resource: text,
-  };
+/** The row of one event: its stored facts (the text the chain hashes) and the columns derived from them. */
+export function eventRow(record: AuditRecord, recorded = new Date(), id: string = timeOrderedUuid(recorded.getTime())): EventRow {
+  const stored = storedAuditEvent(record, recorded, id);
+  return { id, recorded: stored.recorded, ...auditColumnsOf(stored), resource: JSON.stringify(stored) };
 }

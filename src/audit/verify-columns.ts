@@ -1,4 +1,5 @@
-import type { AuditIndexColumns } from './audit-event';
+import type { AuditIndexColumns, StoredAuditEvent } from './audit-event';
+import { auditColumnsOf, isStoredFacts } from './audit-event';
 import { NHS_NUMBER_SYSTEM } from '../registry/nhs-number';
 
 /** An `audit_event` row as verification reads it. */
@@ -30,10 +31,29 @@ function agentValue(e: StoredEvent, typeCode: string): string | undefined {
 /**
  * The hash covers the event text; reviews filter on the typed columns beside it. A column edited
  * to hide an event from a search (say agent_user) is tampering too, so each column is compared
- * with the value the writer derived from the same record (audit-store.ts, buildAuditEvent).
+ * with the value the writer derived from the same facts (audit-event.ts, auditColumnsOf).
  * Returns the first column that disagrees, or undefined.
  */
 export function columnMismatch(row: VerifyRow): string | undefined {
+  if (!isStoredFacts(row.resource)) return balpColumnMismatch(row);
+  let e: StoredAuditEvent;
+  try {
+    e = JSON.parse(row.resource) as StoredAuditEvent;
+  } catch {
+    return 'resource';
+  }
+  if (e.id !== row.id) return 'id';
+  if (new Date(e.recorded).getTime() !== new Date(row.recorded).getTime()) return 'recorded';
+  const want = auditColumnsOf(e);
+  for (const column of ['action', 'outcome', 'subtype', 'purpose', 'break_glass', 'agent_user', 'agent_ods'] as const) {
+    if (want[column] !== row[column]) return column;
+  }
+  if (want.patients.join(',') !== row.patients.join(',')) return 'patients';
+  return undefined;
+}
+
+/** Rows written before format 1 hold the BALP AuditEvent itself. */
+function balpColumnMismatch(row: VerifyRow): string | undefined {
   let e: StoredEvent;
   try {
     e = JSON.parse(row.resource) as StoredEvent;
@@ -47,7 +67,7 @@ export function columnMismatch(row: VerifyRow): string | undefined {
   if (e.subtype?.[0]?.code !== row.subtype) return 'subtype';
   if ((e.purposeOfEvent?.[0]?.coding?.[0]?.code ?? null) !== row.purpose) return 'purpose';
   if ((e.meta?.security?.some((s) => s.code === 'BTG') ?? false) !== row.break_glass) return 'break_glass';
-  // No user at all is written as the identifier value 'anonymous' (buildAuditEvent).
+  // No user at all was written as the identifier value 'anonymous'.
   if ((row.agent_user ?? 'anonymous') !== agentValue(e, 'humanuser')) return 'agent_user';
   if ((row.agent_ods || undefined) !== agentValue(e, 'PROV')) return 'agent_ods';
   const patients = [...new Set((e.entity ?? []).flatMap((x) => (x.what?.identifier?.system === NHS_NUMBER_SYSTEM && x.what.identifier.value ? [x.what.identifier.value] : [])))];

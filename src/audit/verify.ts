@@ -87,11 +87,23 @@ interface WalkRow {
 
 /**
  * The walk's batches. PostgreSQL compares the typed columns with the stored event (jsonb, in C,
- * on the database's core) while Node hashes: the same rule as columnMismatch, which names the
+ * on the database's core) while Node hashes: the same rule as columnMismatch (for stored facts,
+ * format 1, and for events written before it as BALP AuditEvents), which names the
  * column when this says one disagrees. A batch holding text that is not JSON cannot be cast;
  * it is read again without the check and judged in Node.
  */
-const WALK = `select seq, id, chain_pos, hash, resource, coalesce(
+const WALK = `select seq, id, chain_pos, hash, resource, coalesce(case when j->>'format' = '1' then
+    j->>'id' = id
+    and (j->>'recorded')::timestamptz = recorded
+    and j->>'action' = action
+    and j->>'outcome' = outcome
+    and (case when j->>'subtype' = 'operation' then coalesce(j->>'operation', 'operation') else j->>'subtype' end) = subtype
+    and (j#>>'{agent,purposeOfUse}') is not distinct from purpose
+    and coalesce(j#>>'{agent,purposeOfUse}' = 'ETREAT' and (j->'agent') ? 'breakGlassReason', false) = break_glass
+    and coalesce(j#>>'{agent,subject}', j#>>'{claimed,subject}') is not distinct from agent_user
+    and coalesce(j#>>'{agent,organization}', j#>>'{claimed,organization}') is not distinct from agent_ods
+    and patients = array(select p from jsonb_array_elements_text(j->'patients') with ordinality as x(p, n) order by n)
+  else
     j->>'id' = id
     and (j->>'recorded')::timestamptz = recorded
     and j->>'action' = action
@@ -102,8 +114,8 @@ const WALK = `select seq, id, chain_pos, hash, resource, coalesce(
     and coalesce(agent_user, 'anonymous') is not distinct from (select a#>>'{who,identifier,value}' from jsonb_array_elements(j->'agent') a where a#>>'{type,coding,0,code}' = 'humanuser' limit 1)
     and nullif(agent_ods, '') is not distinct from (select a#>>'{who,identifier,value}' from jsonb_array_elements(j->'agent') a where a#>>'{type,coding,0,code}' = 'PROV' limit 1)
     and patients = array(select v from (select e#>>'{what,identifier,value}' as v, min(n) as n from jsonb_array_elements(j->'entity') with ordinality as x(e, n)
-                                          where e#>>'{what,identifier,system}' = $4 and e#>>'{what,identifier,value}' is not null group by 1) p order by n),
-    false) as columns_ok
+                                          where e#>>'{what,identifier,system}' = $4 and e#>>'{what,identifier,value}' is not null group by 1) p order by n)
+  end, false) as columns_ok
   from (select *, resource::jsonb as j from audit_event where chain = $1 and chain_pos >= $2 order by chain_pos limit $3) t order by chain_pos`;
 
 async function walkFrom(q: Queryable, chain: number, fromPos: number, limit: number): Promise<WalkRow[]> {

@@ -32,7 +32,7 @@ afterAll(async () => s.close());
 
 const page = (path: string): request.Test => request(s.baseUrl).get(path).set('cookie', cookie);
 const auditedPageViews = async (sub: string): Promise<{ outcome: string; patients: string[] }[]> =>
-  (await s.db.query<{ outcome: string; patients: string[] }>('select outcome, patients from audit_event where agent_user = $1 and resource like $2 order by seq', [sub, '%"valueString":"audit-page"}%'])).rows;
+  (await s.db.query<{ outcome: string; patients: string[] }>('select outcome, patients from audit_event where agent_user = $1 and resource like $2 order by seq', [sub, '%"value":"audit-page"}%'])).rows;
 
 describe('signing in', () => {
   it('when there is no session, then the sign-in form (nothing from the trail is shown)', async () => {

@@ -1,3 +1,5 @@
+import type { AuditedRow } from '../helpers/audit';
+import { auditEventsFor } from '../helpers/audit';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,12 +29,8 @@ beforeAll(async () => {
 });
 afterAll(async () => s.close());
 
-async function eventFor(requestId: string): Promise<{ subtype: string; outcome: string; agent_user: string | null; agent_ods: string | null; break_glass: boolean; purpose: string | null; resource: string }[]> {
-  const r = await s.db.query<{ subtype: string; outcome: string; agent_user: string | null; agent_ods: string | null; break_glass: boolean; purpose: string | null; resource: string }>(
-    'select subtype, outcome, agent_user, agent_ods, break_glass, purpose, resource from audit_event where resource like $1 order by seq',
-    [`%"value":"${requestId}"%`],
-  );
-  return r.rows;
+async function eventFor(requestId: string): Promise<AuditedRow[]> {
+  return auditEventsFor(s.db, requestId);
 }
 
 describe('every route is audited', () => {

@@ -1,3 +1,5 @@
+import type { StoredAuditEvent } from '../../src/audit/audit-event';
+import { balpAuditEvent } from '../../src/audit/audit-event';
 import request from 'supertest';
 import { startTestServer } from '../helpers/server';
 import type { TestServer } from '../helpers/server';
@@ -172,11 +174,14 @@ describe('order and paging', () => {
 });
 
 describe('read, POST _search, capability, and the review audits itself', () => {
-  it('when the auditor reads one AuditEvent, then it is the stored event', async () => {
+  it('when the auditor reads one AuditEvent, then it is the BALP rendering of the stored facts', async () => {
     const row = (await s.db.query<{ id: string; resource: string }>("select id, resource from audit_event where agent_user = 'dr.glass'")).rows[0]!;
     const res = await get(s, auditor, `/fhir/AuditEvent/${row.id}`);
     expect(res.status).toBe(200);
-    expect(res.text).toBe(row.resource);
+    const stored = JSON.parse(row.resource) as StoredAuditEvent;
+    expect(stored).toMatchObject({ format: 1, id: row.id, agent: { subject: 'dr.glass' } });
+    expect(res.body).toEqual(balpAuditEvent(stored));
+    expect(res.body).toMatchObject({ resourceType: 'AuditEvent', id: row.id, recorded: stored.recorded });
     expect((await get(s, auditor, '/fhir/AuditEvent/no-such-event')).status).toBe(404);
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../src/audit/audit-event';
 import { buildAuditEvent } from '../../src/audit/audit-event';
-import { createAuditWriter } from '../../src/audit/audit-store';
+import { createAuditWriter, eventRow } from '../../src/audit/audit-store';
 import { chainHash } from '../../src/audit/audit-chain';
 import { verifyAuditTrail } from '../../src/audit/verify';
 import type { VerifyResult } from '../../src/audit/verify';
@@ -84,7 +84,7 @@ async function insertForged(q: Queryable, pos: number, hash: Buffer, text: strin
 }
 
 function forgedText(id: string, recorded: Date): string {
-  return JSON.stringify(buildAuditEvent({ ...record(1), principal: principal(1), patients: [patient(1)] }, recorded, id));
+  return eventRow({ ...record(1), principal: principal(1), patients: [patient(1)] }, recorded, id).resource;
 }
 
 async function shiftFrom(q: Queryable, pos: number, by: number): Promise<void> {
@@ -96,6 +96,38 @@ describe('an untouched trail', () => {
   it('when nothing was changed, then verify reports OK with the event and chain counts', async () => {
     const r = await verifyAuditTrail(db, { batchSize: 5 });
     expect(r).toMatchObject({ ok: true, events: EVENTS, chains: 16, problems: [] });
+  });
+});
+
+describe('events written before the stored-facts format (the BALP AuditEvent itself)', () => {
+  /** Appends two events in the earlier format to the chain's end, with correct hashes, as an earlier version wrote them. */
+  async function appendLegacy(tx: Queryable): Promise<void> {
+    const head = (await tx.query<{ pos: number; head: Uint8Array }>('select pos, head from audit_chain where chain = $1', [chain])).rows[0]!;
+    let hash: Buffer = Buffer.from(head.head);
+    let pos = Number(head.pos);
+    for (const i of [1, 2]) {
+      const recorded = new Date(Date.now() + i);
+      const id = randomUUID();
+      const text = JSON.stringify(buildAuditEvent({ ...record(1), principal: principal(1), patients: [patient(1)] }, recorded, id));
+      expect(text.startsWith('{"resourceType":"AuditEvent"')).toBe(true);
+      hash = chainHash(hash, text);
+      pos += 1;
+      await insertForged(tx, pos, hash, text, id, recorded);
+    }
+    await tx.query('update audit_chain set pos = $2, head = $3 where chain = $1', [chain, pos, hash]);
+  }
+
+  it('when a trail mixes both formats untouched, then verify reports OK', async () => {
+    const r = await tampered(appendLegacy);
+    expect(r).toMatchObject({ ok: true, events: EVENTS + 2, problems: [] });
+  });
+
+  it('when a column of an earlier-format event is edited, then MODIFIED naming the column', async () => {
+    const r = await tampered(async (tx) => {
+      await appendLegacy(tx);
+      await tx.query(`update audit_event set agent_ods = 'RJE' where chain = $1 and chain_pos = $2`, [chain, length + 1]);
+    });
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'modified', chain, position: length + 1, detail: expect.stringMatching(/agent_ods/) })]);
   });
 });
 

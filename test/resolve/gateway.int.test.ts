@@ -1,3 +1,5 @@
+import type { AuditedRow } from '../helpers/audit';
+import { auditEventsFor } from '../helpers/audit';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
@@ -18,9 +20,9 @@ const UID = nextUid();
 const OTHER_UID = nextUid();
 const HIDDEN_UID = nextUid();
 
-interface Event { outcome: string; subtype: string; patients: string[]; resource: string }
+type Event = AuditedRow;
 async function eventsFor(requestId: string): Promise<Event[]> {
-  return (await s.db.query<Event>('select outcome, subtype, patients, resource from audit_event where resource like $1 order by seq', [`%"value":"${requestId}"%`])).rows;
+  return auditEventsFor(s.db, requestId);
 }
 const detail = (e: Event, type: string): string | undefined =>
   (JSON.parse(e.resource) as { entity: { detail?: { type: string; valueString: string }[] }[] }).entity.flatMap((x) => x.detail ?? []).find((d) => d.type === type)?.valueString;

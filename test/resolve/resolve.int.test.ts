@@ -1,3 +1,5 @@
+import type { AuditedRow } from '../helpers/audit';
+import { auditEventsFor } from '../helpers/audit';
 import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import request from 'supertest';
@@ -18,8 +20,8 @@ async function pointerId(table: 'imaging_study' | 'document_reference', custodia
   return r.rows[0]!.id;
 }
 
-async function auditFor(requestId: string): Promise<{ subtype: string; outcome: string; patients: string[]; resource: string }[]> {
-  return (await s.db.query<{ subtype: string; outcome: string; patients: string[]; resource: string }>('select subtype, outcome, patients, resource from audit_event where resource like $1 order by seq', [`%"value":"${requestId}"%`])).rows;
+async function auditFor(requestId: string): Promise<AuditedRow[]> {
+  return auditEventsFor(s.db, requestId);
 }
 
 beforeAll(async () => {

@@ -1,3 +1,5 @@
+import type { AuditedRow } from '../helpers/audit';
+import { auditEventsFor } from '../helpers/audit';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DEMO_PATIENTS } from '../../src/demo/seed';
@@ -14,8 +16,8 @@ async function page(path: string, token: string, requestId = randomUUID()): Prom
   return request(s.baseUrl).get(path).set('cookie', cookie(token)).set('x-request-id', requestId);
 }
 
-async function events(requestId: string): Promise<{ subtype: string; outcome: string; patients: string[]; break_glass: boolean; resource: string }[]> {
-  return (await s.db.query<{ subtype: string; outcome: string; patients: string[]; break_glass: boolean; resource: string }>('select subtype, outcome, patients, break_glass, resource from audit_event where resource like $1 order by seq', [`%"value":"${requestId}"%`])).rows;
+async function events(requestId: string): Promise<AuditedRow[]> {
+  return auditEventsFor(s.db, requestId);
 }
 
 const studyCards = (text: string): number => (text.match(/<li class="locus-study"/g) ?? []).length;
