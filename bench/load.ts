@@ -150,14 +150,30 @@ async function runOnce(o: BenchOptions, issuer: DevIssuer, patients: readonly st
 }
 
 /**
- * The variants interleaved over `rounds` (A B C A B C ...), each run on a fresh server: on a
- * shared 2-core box a single run of each drifts with checkpoints and autovacuum, and interleaving
- * spreads that drift over all variants instead of charging it to one.
+ * The variants interleaved over `rounds`, each run on a fresh server. On a shared 2-core box a
+ * single run of each drifts with checkpoints and autovacuum, and interleaving spreads that drift
+ * over all variants instead of charging it to one. Two more guards against order effects: an
+ * untimed warm-up load first (after the seed's vacuum and checkpoint, the first server otherwise
+ * meets a cold cache), and each round starts one variant further on (A B C, B C A, C A B, ...), so
+ * no variant is always the one that runs after a restart of the same kind.
  */
 export async function runLoads(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variants: LoadVariant[]): Promise<LoadResult[]> {
   const samples = variants.map((): Sample[] => []);
+  if (o.warmupSeconds > 0 && variants[0]) {
+    const { child, url } = await startChild(o, variants[0]);
+    try {
+      const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
+      log(`warm-up load (untimed): ${o.connections} connections for ${o.warmupSeconds * 5} s`);
+      await cannon(url, token, patients, o.connections, o.warmupSeconds * 5);
+    } finally {
+      await stopChild(child);
+    }
+  }
   for (let round = 1; round <= o.rounds; round++) {
-    for (const [i, v] of variants.entries()) samples[i]?.push(await runOnce(o, issuer, patients, v, round));
+    for (let k = 0; k < variants.length; k++) {
+      const i = (k + round - 1) % variants.length;
+      samples[i]?.push(await runOnce(o, issuer, patients, variants[i] as LoadVariant, round));
+    }
   }
   return variants.map((v, i) => pool(v.name, samples[i] ?? []));
 }

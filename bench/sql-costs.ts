@@ -9,7 +9,7 @@ import { createAuditWriter } from '../src/audit/audit-store';
 import { imagingStudyDef } from '../src/registry/resource-types';
 import { searchResources } from '../src/registry/search';
 import type { Queryable, QueryResult, SqlValue } from '../src/store/database';
-import { BENCH_SCHEMA, DEFAULT_DATABASE_URL, benchPatients, fmt } from './common';
+import { BENCH_SCHEMA, DEFAULT_DATABASE_URL, benchPatients, fmt, openBenchDatabase } from './common';
 
 /**
  * `npx tsx bench/sql-costs.ts`: the database side of one patient search and one AuditEvent, on
@@ -57,11 +57,11 @@ async function searchCost(policy: PointerPolicy, mode: string, patients: string[
   return ms;
 }
 
-async function explain(patients: string[]): Promise<void> {
+async function explain(patients: string[], policy: PointerPolicy): Promise<void> {
   const client = await connect('');
   let captured: { sql: string; params: readonly SqlValue[] } | undefined;
   const q: Queryable = { query: async (sql, params) => { captured = { sql, params: params ?? [] }; return { rows: [], rowCount: 0 }; } };
-  await searchResources(q, { def: imagingStudyDef, params: [['patient.identifier', `${NHS}|${patients[0] as string}`]], strict: false, principal, policy: networkPolicy(), fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20 });
+  await searchResources(q, { def: imagingStudyDef, params: [['patient.identifier', `${NHS}|${patients[0] as string}`]], strict: false, principal, policy, fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20 });
   const c = captured as { sql: string; params: readonly SqlValue[] };
   const r = await client.query(`explain (analyze, buffers) ${c.sql}`, c.params as unknown[]);
   console.log(`\nEXPLAIN ANALYZE, network policy (custom plan):\n${r.rows.map((x: Record<string, string>) => `  ${x['QUERY PLAN']}`).join('\n')}`);
@@ -85,14 +85,19 @@ async function auditCost(synchronousCommit: 'on' | 'off'): Promise<number> {
 async function main(): Promise<void> {
   const patients = benchPatients(Number(process.env.BENCH_PATIENTS ?? 10_000));
   console.log(`database cost per statement, ${fmt(N)} sequential executions on one connection (schema ${BENCH_SCHEMA}):`);
-  for (const [name, policy] of [['network policy', networkPolicy()], ['allow-all policy', allowAllPolicy]] as const) {
+  // As in service: the policy keeps a snapshot of organisation kinds and agreements (network-policy.ts).
+  const db = await openBenchDatabase(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, 1);
+  const network = networkPolicy(db, { refreshMs: 0 });
+  await network.refresh();
+  for (const [name, policy] of [['network policy', network], ['network policy before its first snapshot', networkPolicy()], ['allow-all policy', allowAllPolicy]] as const) {
     for (const mode of ['auto', 'force_custom_plan', 'force_generic_plan']) {
       console.log(`  patient search, ${name}, plan_cache_mode=${mode}: ${fmt(await searchCost(policy, mode, patients), 3)} ms`);
     }
   }
   console.log(`  AuditEvent insert (chain update + insert + commit), synchronous_commit=on: ${fmt(await auditCost('on'), 3)} ms`);
   console.log(`  AuditEvent insert, synchronous_commit=off: ${fmt(await auditCost('off'), 3)} ms`);
-  await explain(patients);
+  await explain(patients, network);
+  await db.close();
 }
 
 main().catch((e: unknown) => {
