@@ -48,7 +48,7 @@ const lastSummaryLine = (log: string): string => log.split('\n').find((l) => /^p
 export async function benchPublishFromDir(opts: BenchPublishOptions): Promise<BenchPublishResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'locus-bench-publish-'));
   try {
-    // Each generated study has 1–2 image series of `instancesPerStudy` files (see STUDY_KINDS).
+    // Each generated study has `instancesPerStudy` files over 1-2 series, a report among them for some kinds (STUDY_KINDS).
     const t0 = performance.now();
     await generateDicomFolder(dir, opts.studies, opts.instancesPerStudy);
     const generateSeconds = (performance.now() - t0) / 1000;

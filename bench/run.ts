@@ -4,12 +4,6 @@ import { benchGateway } from './gateway';
 import { benchNotify } from './notify';
 import { join } from 'node:path';
 import { loadDevIssuer } from '../src/access/dev-issuer';
-import type { DevIssuer } from '../src/access/dev-issuer';
-import type { Config } from '../src/config';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/log';
-import { startLocus } from '../src/server';
-import type { Locus } from '../src/server';
 import type { Database } from '../src/store/database';
 import { AUDIT_SCHEMA, BENCH_AUDIENCE, ISSUER_DIR, PUBLISH_SCHEMA, benchOptions, benchPatients, dropAndCreateSchema, fmt, log, openBenchDatabase, schemaExists } from './common';
 import type { BenchOptions } from './common';
@@ -24,15 +18,6 @@ import type { SummaryRow } from './report';
  * `npm run bench [-- --quick] [-- --reuse]`: prints figures, asserts nothing (DESIGN: benchmarks
  * are scripts; tests never assert on time). bench/README.md says what each figure means.
  */
-async function startInProcess(o: BenchOptions, db: Database): Promise<{ locus: Locus; fhirBase: string; issuer: DevIssuer }> {
-  const base = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOCUS_LOG_LEVEL: 'silent', LOCUS_AUDIENCE: BENCH_AUDIENCE, DATABASE_URL: o.databaseUrl });
-  const issuer = await loadDevIssuer(ISSUER_DIR);
-  const config: Config = { ...base, trustedIssuers: [...base.trustedIssuers, issuer.trusted], devIssuer: false };
-  const locus = await startLocus(config, { db, logger: createLogger('silent') });
-  config.baseUrl = locus.url;
-  return { locus, fhirBase: `${locus.url}/fhir`, issuer };
-}
-
 async function seed(o: BenchOptions): Promise<{ db: Database; trusts: Trust[]; seeded?: SeedResult }> {
   if (o.reuse && (await schemaExists(o.databaseUrl))) {
     const db = await openBenchDatabase(o.databaseUrl, o.poolSize);
@@ -72,12 +57,19 @@ interface PublishDirArgs {
   endpoint?: { reference: string; wadoBaseUrl: string };
 }
 
-/** `locus publish --from-dir` into a server over its own schema (one trust registered), leaving the search data as seeded. */
+/**
+ * `locus publish --from-dir` into a server over its own schema (one trust registered), leaving the
+ * search data as seeded. The registry runs in its own process, as in service: a trust's publisher
+ * and the registry do not share an event loop (nor, in service, a machine).
+ */
 async function publishDirFigure(o: BenchOptions, bench: (a: PublishDirArgs) => Promise<unknown>): Promise<SummaryRow> {
   await dropAndCreateSchema(o.databaseUrl, PUBLISH_SCHEMA);
-  const db = await openBenchDatabase(o.databaseUrl, o.poolSize, PUBLISH_SCHEMA);
-  const { locus, fhirBase, issuer } = await startInProcess(o, db);
+  // Opening the database applies the migrations to the new schema before the server starts.
+  await (await openBenchDatabase(o.databaseUrl, 1, PUBLISH_SCHEMA)).close();
+  const { child, url } = await startChild(o, { name: 'publish-dir', env: { BENCH_SERVER_SCHEMA: PUBLISH_SCHEMA } });
   try {
+    const issuer = await loadDevIssuer(ISSUER_DIR);
+    const fhirBase = `${url}/fhir`;
     const [trust] = (await registerTrusts(fhirBase, issuer, BENCH_AUDIENCE, 1)) as [Trust];
     const token = await issuer.mint({ org: trust.ods, role: 'publisher', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
     log(`publish from a folder: ${fmt(o.publishDirStudies)} studies x ${o.publishDirInstances} instances (bench/publish-dir.ts)`);
@@ -91,10 +83,9 @@ async function publishDirFigure(o: BenchOptions, bench: (a: PublishDirArgs) => P
     });
     console.log(`\nlocus publish from-dir (bench/publish-dir.ts): ${describeFigure(r)}`);
     const failed = numberIn(r, ['firstRunExitCode']);
-    return row('publish from-dir (studies/s)', failed ? undefined : numberIn(r, ['studiesPerSecond', 'perSecond', 'rate']), undefined, undefined);
+    return row('publish from-dir (studies/s)', failed ? undefined : numberIn(r, ['studiesPerSecond', 'perSecond', 'rate']), 200, 'min');
   } finally {
-    await locus.close();
-    await db.close();
+    await stopChild(child);
   }
 }
 

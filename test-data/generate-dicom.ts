@@ -240,12 +240,26 @@ export async function writeInstances(outDir: string, instances: GeneratedInstanc
   return written;
 }
 
-/** Writes `studies` studies cycling through STUDY_KINDS; returns the study UIDs. */
+/**
+ * A preset study with `total` instances in all: one per report series (SR, PDF), the rest shared
+ * out over its image series (the first ones take any remainder).
+ */
+export function presetStudyOfSize(kind: StudyKind, n: number, total: number, overrides: Partial<StudySpec> = {}): StudySpec {
+  const spec = presetStudy(kind, n, 1, overrides);
+  const images = spec.series.filter((s) => s.kind !== 'sr' && s.kind !== 'pdf');
+  const imageInstances = Math.max(images.length, total - (spec.series.length - images.length));
+  images.forEach((s, k) => {
+    s.instances = Math.floor(imageInstances / images.length) + (k < imageInstances % images.length ? 1 : 0);
+  });
+  return spec;
+}
+
+/** Writes `studies` studies cycling through STUDY_KINDS, `instances` instances each; returns the study UIDs. */
 export async function generateDicomFolder(outDir: string, studies: number, instances: number, firstPatient = 1): Promise<string[]> {
   const uids: string[] = [];
   for (let i = 0; i < studies; i++) {
     const kind = STUDY_KINDS[i % STUDY_KINDS.length]!;
-    const study = generateStudy(presetStudy(kind, firstPatient + i, instances));
+    const study = generateStudy(presetStudyOfSize(kind, firstPatient + i, instances));
     await writeInstances(outDir, study.instances);
     uids.push(study.studyInstanceUid);
   }
