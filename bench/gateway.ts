@@ -1,4 +1,4 @@
-import { execFileSync, fork } from 'node:child_process';
+import { execFile, execFileSync, fork, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -27,6 +27,17 @@ export interface GatewayFigures {
 
 const MB = 1024 * 1024;
 
+/** User + system CPU seconds a process has used so far (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function bigInstance(seed: string, i: number, bytes: number, nhs: string): Buffer {
   const side = Math.round(Math.sqrt(bytes / 2));
   const pixels = new Uint16Array(side * side);
@@ -41,8 +52,30 @@ function bigInstance(seed: string, i: number, bytes: number, nhs: string): Buffe
   });
 }
 
-/** GETs a URL and drains it, counting bytes: the same client for both paths. */
+/**
+ * GETs a URL and drains it, counting bytes: the same client for both paths. curl when the machine
+ * has it (native code, as a viewer's HTTP stack is): node:http copies every body chunk and its
+ * garbage then costs the box more CPU than the gateway does, which would blur the comparison.
+ */
 function drain(url: string, headers: Record<string, string>): Promise<{ bytes: number; seconds: number }> {
+  return HAVE_CURL ? drainWithCurl(url, headers) : drainWithNode(url, headers);
+}
+
+const HAVE_CURL = spawnSync('curl', ['--version']).status === 0;
+
+function drainWithCurl(url: string, headers: Record<string, string>): Promise<{ bytes: number; seconds: number }> {
+  const args = ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  return new Promise((resolve, reject) => {
+    execFile('curl', args, (err, out) => {
+      if (err) return reject(err);
+      const [status, bytes, seconds] = out.trim().split(' ');
+      if (status !== '200') return reject(new Error(`GET ${url.replace(/\?.*/, '')}: HTTP ${status}`));
+      resolve({ bytes: Number(bytes), seconds: Number(seconds) });
+    });
+  });
+}
+
+function drainWithNode(url: string, headers: Record<string, string>): Promise<{ bytes: number; seconds: number }> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     http
@@ -124,7 +157,7 @@ async function fhir(url: string, token: string, method: string, body?: unknown):
 export async function benchGateway(): Promise<GatewayFigures> {
   const instances = Number(process.env.BENCH_GATEWAY_INSTANCES ?? 100);
   const instanceMB = Number(process.env.BENCH_GATEWAY_INSTANCE_MB ?? 2);
-  const rounds = Math.max(1, Number(process.env.BENCH_GATEWAY_ROUNDS ?? 3));
+  const rounds = Math.max(1, Number(process.env.BENCH_GATEWAY_ROUNDS ?? 11));
   const databaseUrl = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const nhs = testNhsNumber(990);
   const seed = 'bench-gateway';
@@ -163,31 +196,64 @@ export async function benchGateway(): Promise<GatewayFigures> {
     const direct: number[] = [];
     const viaGateway: number[] = [];
     let peak = 0;
+    // One untimed transfer each way first: Orthanc's file cache and both connection paths warm.
+    await drain(`${orthanc.dicomWebRoot}/studies/${uid}`, accept);
+    {
+      const resolved = await fhir(`${started.url}/fhir/ImagingStudy/${study.id as string}/$resolve`, clinician, 'GET');
+      const params = resolved.parameter as { name: string; valueUrl?: string; part?: { name: string; valueString?: string }[] }[];
+      const token = params.find((p) => p.name === 'retrievalToken')?.part?.find((p) => p.name === 'token')?.valueString as string;
+      await drain(params.find((p) => p.name === 'gatewayStudyUrl')?.valueUrl as string, { ...accept, authorization: `Bearer ${token}` });
+    }
+    const ratios: number[] = [];
+    const gatewayCpu: number[] = [];
+    const pacsDirectCpu: number[] = [];
+    const pacsViaGatewayCpu: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      const d = await drain(`${orthanc.dicomWebRoot}/studies/${uid}`, accept);
-      direct.push(d.bytes / MB / d.seconds);
       // A fresh $resolve each round, as a viewer would (tokens last five minutes).
       const resolved = await fhir(`${started.url}/fhir/ImagingStudy/${study.id as string}/$resolve`, clinician, 'GET');
       const params = resolved.parameter as { name: string; valueUrl?: string; part?: { name: string; valueString?: string }[] }[];
       const gatewayUrl = params.find((p) => p.name === 'gatewayStudyUrl')?.valueUrl as string;
       const token = params.find((p) => p.name === 'retrievalToken')?.part?.find((p) => p.name === 'token')?.valueString as string;
       const pid = child.pid as number;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, rssMB(pid));
-      }, 20);
-      try {
-        const g = await drain(gatewayUrl, { ...accept, authorization: `Bearer ${token}` });
-        if (g.bytes !== d.bytes) throw new Error(`the gateway sent ${g.bytes} bytes, the PACS ${d.bytes}`);
-        viaGateway.push(g.bytes / MB / g.seconds);
-      } finally {
-        clearInterval(sampler);
-      }
-      log(`gateway round ${r + 1}: ${fmt(d.bytes / MB)} MB · direct ${fmt(direct[r] as number)} MB/s · gateway ${fmt(viaGateway[r] as number)} MB/s · peak RSS ${fmt(peak)} MB`);
+      const viaGatewayOnce = async (): Promise<{ bytes: number; seconds: number }> => {
+        const sampler = setInterval(() => {
+          peak = Math.max(peak, rssMB(pid));
+        }, 20);
+        try {
+          return await drain(gatewayUrl, { ...accept, authorization: `Bearer ${token}` });
+        } finally {
+          clearInterval(sampler);
+        }
+      };
+      // The two retrievals of a round run back to back, in alternating order, so that drift on a
+      // shared machine falls on both and neither always goes first.
+      const directOnce = (): Promise<{ bytes: number; seconds: number }> => drain(`${orthanc!.dicomWebRoot}/studies/${uid}`, accept);
+      const timedDirect = async (): Promise<{ bytes: number; seconds: number }> => {
+        const p0 = cpuSeconds(orthanc!.pid);
+        const out = await directOnce();
+        pacsDirectCpu.push(cpuSeconds(orthanc!.pid) - p0);
+        return out;
+      };
+      const timedGateway = async (): Promise<{ bytes: number; seconds: number }> => {
+        const g0 = cpuSeconds(pid);
+        const p0 = cpuSeconds(orthanc!.pid);
+        const out = await viaGatewayOnce();
+        gatewayCpu.push(cpuSeconds(pid) - g0);
+        pacsViaGatewayCpu.push(cpuSeconds(orthanc!.pid) - p0);
+        return out;
+      };
+      const [d, g] = r % 2 === 0 ? [await timedDirect(), await timedGateway()] : await timedGateway().then(async (first) => [await timedDirect(), first] as const);
+      if (g.bytes !== d.bytes) throw new Error(`the gateway sent ${g.bytes} bytes, the PACS ${d.bytes}`);
+      direct.push(d.bytes / MB / d.seconds);
+      viaGateway.push(g.bytes / MB / g.seconds);
+      ratios.push((viaGateway[r] as number) / (direct[r] as number));
+      log(`gateway round ${r + 1}: ${fmt(d.bytes / MB)} MB · direct ${fmt(direct[r] as number)} MB/s · gateway ${fmt(viaGateway[r] as number)} MB/s · ratio ${fmt((ratios[r] as number) * 100)} % · peak RSS ${fmt(peak)} MB`);
     }
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     const directMBps = median(direct);
     const gatewayMBps = median(viaGateway);
-    return { directMBps, gatewayMBps, ratio: gatewayMBps / directMBps, peakRssMB: peak };
+    log(`gateway: CPU per retrieval (median): registry ${fmt(median(gatewayCpu) * 1000)} ms; Orthanc ${fmt(median(pacsDirectCpu) * 1000)} ms direct, ${fmt(median(pacsViaGatewayCpu) * 1000)} ms through the gateway`);
+    return { directMBps, gatewayMBps, ratio: median(ratios), peakRssMB: peak };
   } finally {
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child!.once('exit', r));

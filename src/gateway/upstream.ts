@@ -1,13 +1,7 @@
-import http from 'node:http';
-import type { IncomingMessage } from 'node:http';
-import https from 'node:https';
 import type { Response } from 'express';
 import { FhirError } from '../fhir/errors';
-
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
-};
+import { get } from './http1-client';
+import type { UpstreamResponse } from './http1-client';
 
 /** Response headers a client of the gateway needs; hop-by-hop and server-private ones stay behind. */
 /** How much of the PACS's answer may wait for a slow client before the PACS is paused. */
@@ -64,8 +58,7 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
         resolve(r);
       }
     };
-    const transport = f.url.protocol === 'https:' ? https : http;
-    const upstream = transport.request(f.url, { method: 'GET', headers: f.headers, agent: agents[f.url.protocol as 'http:' | 'https:'] });
+    const upstream = get(f.url, f.headers, { borrow: true });
     upstream.setTimeout(f.timeoutMs, () => upstream.destroy(new UpstreamTimeout()));
     let clientGone = false;
     let upstreamFailure: string | undefined;
@@ -79,7 +72,7 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
       upstreamFailure = e instanceof UpstreamTimeout ? "the custodian's PACS went silent" : "the custodian's PACS stream failed";
       if (!f.res.headersSent) done({ status: 0, bytes: 0, complete: false, error: upstreamError(e, f.timeoutMs), reason: upstreamFailure });
     });
-    upstream.on('response', (up: IncomingMessage) => {
+    upstream.on('response', (up: UpstreamResponse) => {
       const status = up.statusCode ?? 502;
       if (status < 200 || status >= 300) {
         up.resume(); // discard the PACS's error body
@@ -110,6 +103,9 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
             const v = up.headers[h];
             if (v !== undefined) f.res.setHeader(h, v);
           }
+          // A PACS that ends its answer by closing the connection (Orthanc does for multipart
+          // studies) is re-framed as chunked for the client: a transfer cut short then shows as
+          // incomplete (no last chunk) instead of looking like a whole study (RFC 9112 §6.3, §7.1).
           const fail = (): void => {
             f.res.off('close', onClientClose);
             upstream.destroy();
@@ -119,10 +115,11 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
           // Backpressure with a bounded window instead of stream.pipeline's stop-and-go at the
           // socket's 16 KiB mark: the upstream pauses once BUFFER_BYTES wait for the client and
           // resumes when they have drained. Memory per transfer stays under BUFFER_BYTES + a chunk.
-          up.on('data', (chunk: Buffer) => {
+          // Chunks are lent by the upstream connection's pool: given back once written (http1-client.ts).
+          up.on('data', (chunk: Buffer, release: () => void) => {
             bytes += chunk.length;
             stall.refresh();
-            if (!f.res.write(chunk) && f.res.writableLength >= BUFFER_BYTES) {
+            if (!f.res.write(chunk, () => release()) && f.res.writableLength >= BUFFER_BYTES) {
               waitingForClient = true;
               up.pause();
               f.res.once('drain', () => {
@@ -156,6 +153,5 @@ export function forwardStream(f: ForwardRequest): Promise<ForwardResult> {
         },
       );
     });
-    upstream.end();
   });
 }

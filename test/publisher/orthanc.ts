@@ -15,6 +15,8 @@ export const ORTHANC_BINARY = '/usr/sbin/Orthanc';
 export const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
 
 export interface OrthancInstance {
+  /** The Orthanc process (for CPU accounting in bench/gateway.ts). */
+  pid: number;
   baseUrl: string;
   dicomWebRoot: string;
   upload(bytes: Buffer): Promise<void>;
@@ -85,6 +87,7 @@ export async function startOrthanc(name = 'PACS'): Promise<OrthancInstance> {
     throw err;
   }
   return {
+    pid: child.pid as number,
     baseUrl,
     dicomWebRoot: `${baseUrl}/dicom-web`,
     upload: async (bytes) => {
