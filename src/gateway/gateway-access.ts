@@ -34,8 +34,9 @@ export function bearerOf(header: string | undefined): string {
 
 /**
  * The gateway's access decision (issue 6). A retrieval token must be bound to exactly this
- * custodian and study; an access token must carry a read scope and pass the same consent and
- * sharing predicate as a read of one of the study's pointers (withheld and missing are both 404).
+ * custodian and study; an access token must carry a read scope. Either way the caller must pass
+ * the same consent and sharing predicate as a read of one of the study's pointers (withheld and
+ * missing are both 404), checked at each request.
  */
 export async function authorizeRetrieval(deps: AppDeps, state: ResolveState, token: string, target: DicomWebTarget, caller: GatewayCaller, breakGlassReason?: string): Promise<GatewayGrant> {
   const issuer = deps.config.baseUrl;
@@ -43,7 +44,10 @@ export async function authorizeRetrieval(deps: AppDeps, state: ResolveState, tok
     const v = await verifyRetrievalToken(state.keys, issuer, token, target.custodian);
     caller.principal = retrievalPrincipal(v);
     if (v.studyUid !== target.studyUid) throw forbidden('the retrieval token is not bound to this study', 'ACCESS_DENIED');
-    const pointers = await findStudyPointers(deps.db, target.custodian, target.studyUid);
+    // The sharing rules are applied again at every retrieval, as the token's holder: a patient's
+    // opt-out, a restriction or an ended agreement takes effect now, not when the token expires.
+    const pointers = await findStudyPointers(deps.db, target.custodian, target.studyUid, { principal: caller.principal, policy: deps.policy });
+    if (pointers.length === 0) throw new FhirError(404, 'not-found', `no pointer to this study at ${target.custodian} is known to this registry`, 'NO_RECORD_FOUND');
     return { principal: caller.principal, via: 'retrieval-token', pointers, upstreamToken: token };
   }
   let principal: Principal;

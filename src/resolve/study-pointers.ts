@@ -13,8 +13,7 @@ export interface StudyPointer {
 /**
  * The pointers to one study at one custodian: ImagingStudy by (custodian, study UID), and
  * DocumentReference by its related `uid|` token. With a principal, only those the sharing
- * policy lets them see (the gateway's consent check for access tokens); without, all of them
- * (for the audit trail of a retrieval already authorised by a retrieval token). One statement.
+ * policy lets them see (the gateway's consent check); without, all of them. One statement.
  */
 export async function findStudyPointers(q: Queryable, custodian: string, studyUid: string, visibleTo?: { principal: Principal; policy: PointerPolicy; now?: Date }): Promise<StudyPointer[]> {
   const b = new SqlBuilder();

@@ -105,6 +105,28 @@ describe('DICOMweb gateway: access', () => {
     expect(detail(e!, 'phase')).toBe('refused');
   });
 
+  it('when the patient opts out after $resolve, then the retrieval token stops working at once (404, audited) though it has not expired', async () => {
+    const uid = nextUid();
+    const nhs = patient(703);
+    const publisher = await s.tokenFor('RRK', 'publisher');
+    const ep = (await s.db.query<{ id: string }>(`select id from endpoint where managing_ods = 'RRK'`)).rows[0]!.id;
+    expect((await post(s, publisher, '/fhir/ImagingStudy', aStudy({ nhs, uid, endpointId: ep }))).status).toBe(201);
+    const token = await retrievalToken(uid);
+    pacs.behave((_req, res) => res.writeHead(200, { 'content-type': 'application/dicom+json' }).end('[]'));
+    expect((await gw(`/dicomweb/RRK/studies/${uid}/metadata`, token)).status).toBe(200);
+    const admin = await s.tokenFor('ADMIN', 'admin');
+    expect((await post(s, admin, '/fhir/Consent', aConsent(nhs, [], 'RRK'))).status).toBe(201);
+    pacs.seen.length = 0;
+    const requestId = randomUUID();
+    const res = await gw(`/dicomweb/RRK/studies/${uid}/metadata`, token, requestId);
+    expect(res.status).toBe(404);
+    expect(res.body.issue[0].details.coding[0].code).toBe('NO_RECORD_FOUND');
+    expect(pacs.seen).toHaveLength(0);
+    const [e] = await eventsFor(requestId);
+    expect(e).toMatchObject({ subtype: 'dicomweb-retrieve', outcome: '4' });
+    expect(detail(e!, 'phase')).toBe('refused');
+  });
+
   it('when a clinician access token is presented, then the consent check applies: visible studies pass with a minted retrieval token, withheld ones are 404 unless break-glass', async () => {
     const clinician = await s.tokenFor('RJE', 'clinician');
     pacs.behave((_req, res) => res.writeHead(200, { 'content-type': 'application/dicom+json' }).end('[]'));
