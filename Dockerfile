@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Locus: imaging pointer registry over FHIR R4.
 #   docker build -t locus .
-#   docker run -p 8080:8080 -e DATABASE_URL=postgres://... -e LOCUS_TRUSTED_ISSUERS='[...]' locus
+#   docker run -p 8080:8080 -e DATABASE_URL=postgres://... -e LOCUS_KEY_ENCRYPTION_KEY=<32 bytes, base64> -e LOCUS_TRUSTED_ISSUERS='[...]' locus
 # Without DATABASE_URL the embedded PGlite keeps its data in /app/data (mount a volume there).
 
 # ---- build: compile TypeScript with the dev dependencies ------------------------------------

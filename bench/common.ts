@@ -3,6 +3,7 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testNhsNumbers } from '../src/registry/nhs-number';
+import { loadKeyEncryptionKey } from '../src/resolve/key-encryption';
 import type { Database } from '../src/store/database';
 import { openDatabase } from '../src/store/open';
 import { PgDatabase } from '../src/store/pg-database';
@@ -17,6 +18,13 @@ export const BENCH_AUDIENCE = 'urn:locus:bench';
 /** The parent mints tokens with this key; the server child trusts it (same directory, same key). */
 export const ISSUER_DIR = join(tmpdir(), 'locus-bench-issuer');
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * The registries the benchmark starts run on PostgreSQL, which needs the key sealing the retrieval
+ * signing keys (src/resolve/key-encryption.ts): one kept beside the benchmark's issuer key, so a
+ * schema kept with --reuse still opens its keys. Children inherit it through the environment.
+ */
+process.env.LOCUS_KEY_ENCRYPTION_KEY ??= loadKeyEncryptionKey(undefined, { dataDir: ISSUER_DIR }).key.toString('base64');
 
 export interface BenchOptions {
   /** Run one part only: the search loads (publish figure when seeding), the audit trail, or publish from a folder. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseEnv } from '../config';
+import { parseKeyEncryptionKey } from './key-encryption';
 
 /**
  * Settings of `$resolve`, the retrieval tokens and the DICOMweb gateway, read from the
@@ -20,6 +21,14 @@ const envSchema = z.object({
     .refine((t) => /^https?:\/\/[^\s]+$/.test(t) && t.includes('{StudyInstanceUID}'), 'must be an http(s) URL containing {StudyInstanceUID}'),
   /** Upstream (custodian PACS) silence in milliseconds before the gateway gives up: 504 before the first byte. */
   LOCUS_GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /**
+   * Key-encryption key for the retrieval signing keys at rest: 32 random bytes, base64. Required
+   * with DATABASE_URL (the same on every node); the embedded default keeps one in its data directory.
+   */
+  LOCUS_KEY_ENCRYPTION_KEY: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || parseKeyEncryptionKey(v) !== undefined, 'must be 32 bytes, base64 (e.g. openssl rand -base64 32)'),
 });
 
 export interface ResolveConfig {
@@ -27,6 +36,7 @@ export interface ResolveConfig {
   keyRotationSeconds: number;
   viewerUrlTemplate: string;
   gatewayTimeoutMs: number;
+  keyEncryptionKey?: Buffer;
 }
 
 export function loadResolveConfig(env: NodeJS.ProcessEnv = process.env): ResolveConfig {
@@ -36,6 +46,7 @@ export function loadResolveConfig(env: NodeJS.ProcessEnv = process.env): Resolve
     keyRotationSeconds: e.LOCUS_RETRIEVAL_KEY_ROTATION,
     viewerUrlTemplate: e.LOCUS_VIEWER_URL_TEMPLATE,
     gatewayTimeoutMs: e.LOCUS_GATEWAY_TIMEOUT_MS,
+    keyEncryptionKey: e.LOCUS_KEY_ENCRYPTION_KEY === undefined ? undefined : parseKeyEncryptionKey(e.LOCUS_KEY_ENCRYPTION_KEY),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { AppDeps } from '../fhir/pipeline';
 import type { ResolveConfig } from './resolve-config';
 import { loadResolveConfig } from './resolve-config';
+import { loadKeyEncryptionKey } from './key-encryption';
 import type { RetrievalKeys } from './retrieval-keys';
 import { retrievalKeys } from './retrieval-keys';
 
@@ -20,7 +21,8 @@ export function resolveState(deps: AppDeps, env: NodeJS.ProcessEnv = process.env
   let s = states.get(deps);
   if (!s) {
     const config = loadResolveConfig(env);
-    s = { config, keys: retrievalKeys(deps.db, { rotationSeconds: config.keyRotationSeconds, tokenTtlSeconds: config.tokenTtlSeconds }) };
+    const kek = loadKeyEncryptionKey(config.keyEncryptionKey, { databaseUrl: deps.config.databaseUrl, dataDir: deps.config.dataDir });
+    s = { config, keys: retrievalKeys(deps.db, { rotationSeconds: config.keyRotationSeconds, tokenTtlSeconds: config.tokenTtlSeconds, kek }) };
     states.set(deps, s);
   }
   return s;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
 import type { Database, Queryable } from '../store/database';
+import type { KeyEncryptionKey } from './key-encryption';
+import { isSealed, openPrivateKey, sealPrivateKey } from './key-encryption';
 
 /** How long a new key is published before it signs: longer than verifiers may cache the key set. */
 export const JWKS_MAX_AGE_SECONDS = 60;
@@ -28,6 +30,8 @@ interface KeyRow {
 export interface RetrievalKeysOptions {
   rotationSeconds: number;
   tokenTtlSeconds: number;
+  /** Seals the private keys at rest (key-encryption.ts). */
+  kek: KeyEncryptionKey;
   now?: () => Date;
 }
 
@@ -89,16 +93,31 @@ export function retrievalKeys(db: Database, options: RetrievalKeysOptions): Retr
       const k = await newKey();
       await tx.query(
         'insert into retrieval_key (kid, created, not_before, retire_at, publish_until, public_jwk, private_jwk) values ($1, $2, $3, $4, $5, $6, $7)',
-        [k.kid, at, notBefore, retireAt, plus(retireAt, options.tokenTtlSeconds + SKEW_SECONDS), JSON.stringify(k.publicJwk), JSON.stringify(k.privateJwk)],
+        [k.kid, at, notBefore, retireAt, plus(retireAt, options.tokenTtlSeconds + SKEW_SECONDS), JSON.stringify(k.publicJwk), sealPrivateKey(options.kek, k.kid, JSON.stringify(k.privateJwk))],
       );
       rows = await load(tx, at);
       return rows;
     });
 
+  /**
+   * Keys written before they were sealed at rest are sealed in place the first time this process
+   * reads the table (the update matches the plain text it read, so nodes doing it at once agree).
+   */
+  let sealedOld = false;
+  const sealPlainKeys = async (rows: KeyRow[]): Promise<void> => {
+    for (const r of rows.filter((x) => !isSealed(x.private_jwk))) {
+      const sealed = sealPrivateKey(options.kek, r.kid, r.private_jwk);
+      await db.query('update retrieval_key set private_jwk = $1 where kid = $2 and private_jwk = $3', [sealed, r.kid, r.private_jwk]);
+      r.private_jwk = sealed;
+    }
+    sealedOld = true;
+  };
+
   /** The live keys, judged at one instant (the same one the caller then picks by). */
   const current = async (): Promise<{ rows: KeyRow[]; at: Date }> => {
     const at = now();
     let rows = cached && Date.now() - cached.at < CACHE_MS ? cached.rows.filter((r) => r.publish_until > at) : await load(db, at);
+    if (!sealedOld) await sealPlainKeys(rows);
     if (needsWork(rows, at)) rows = await rotate(at);
     cached = { at: Date.now(), rows };
     return { rows, at };
@@ -111,7 +130,7 @@ export function retrievalKeys(db: Database, options: RetrievalKeysOptions): Retr
       if (!row) throw new Error('no retrieval signing key is available');
       let key = imported.get(row.kid);
       if (!key) {
-        key = importJWK(JSON.parse(row.private_jwk) as JWK, 'ES256') as Promise<CryptoKey>;
+        key = importJWK(JSON.parse(openPrivateKey(options.kek, row.kid, row.private_jwk)) as JWK, 'ES256') as Promise<CryptoKey>;
         imported.set(row.kid, key);
       }
       return { kid: row.kid, privateKey: await key };
