@@ -103,21 +103,12 @@ export type AuditAgent = Pick<Principal, 'issuer' | 'subject' | 'organization' |
  * compress and log to WAL) and keeps the evidence independent of how it is presented.
  * Events written before format 1 hold the rendered AuditEvent itself and are served as stored.
  */
-export interface StoredAuditEvent {
+export interface StoredAuditEvent extends Pick<AuditRecord, 'requestId' | 'subtype' | 'operation' | 'action' | 'outcome' | 'outcomeDesc' | 'claimed' | 'clientIp' | 'query'> {
   format: 1;
   id: string;
   recorded: string;
-  requestId: string;
-  subtype: AuditSubtype;
-  operation?: string;
-  action: AuditAction;
-  outcome: AuditOutcome;
-  outcomeDesc?: string;
   /** The verified caller; absent when the token could not be verified (then `claimed`). */
   agent?: AuditAgent;
-  claimed?: UnverifiedIdentity;
-  clientIp?: string;
-  query?: string;
   /** NHS numbers the event concerns, each once. */
   patients: string[];
   /** References of the resources returned or touched: Type/id or Type/id/_history/version. */
