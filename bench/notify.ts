@@ -13,8 +13,10 @@ import { EXT_FILTER_CRITERIA, EXT_PAYLOAD_CONTENT, POINTER_TOPIC } from '../src/
 import { endpointDef, imagingStudyDef, organizationDef } from '../src/registry/resource-types';
 import { writeResources } from '../src/registry/write-engine';
 import { startLocus } from '../src/server';
-import { openDatabase } from '../src/store/open';
+import { DEFAULT_DATABASE_URL, dropAndCreateSchema, openBenchDatabase } from './common';
 import { testNhsNumber } from '../src/registry/nhs-number';
+
+export const NOTIFY_SCHEMA = 'bench_notify';
 
 export interface NotifyFigures {
   events: number;
@@ -47,7 +49,10 @@ export async function benchNotify(options: { events?: number; batch?: number; da
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const port = (receiver.address() as AddressInfo).port;
-  const db = await openDatabase({ databaseUrl: options.databaseUrl });
+  // A schema of its own, made afresh: the organisations it registers would collide on a second run.
+  const databaseUrl = options.databaseUrl ?? DEFAULT_DATABASE_URL;
+  await dropAndCreateSchema(databaseUrl, NOTIFY_SCHEMA);
+  const db = await openBenchDatabase(databaseUrl, 10, NOTIFY_SCHEMA);
   const issuer = await loadDevIssuer();
   const config = { ...loadConfig({ PORT: '0', LOCUS_LOG_LEVEL: 'silent', LOCUS_AUDIENCE: 'urn:locus:bench', LOCUS_DEV_ISSUER: 'false' }), trustedIssuers: [issuer.trusted] };
   const locus = await startLocus(config, { db, logger: createLogger('silent') });
