@@ -76,7 +76,7 @@ interface Sample {
   times: number[];
 }
 
-async function cannon(url: string, token: string, patients: readonly string[], connections: number, seconds: number): Promise<Sample> {
+export async function cannon(url: string, token: string, patients: readonly string[], connections: number, seconds: number): Promise<Sample> {
   // autocannon reports p97.5 and p99 but not p95: every response time is kept here instead.
   const times: number[] = [];
   let bytes = 0;

@@ -8,7 +8,9 @@ import { loadDevIssuer } from '../src/access/dev-issuer';
 import type { Database } from '../src/store/database';
 import { AUDIT_SCHEMA, BENCH_AUDIENCE, ISSUER_DIR, PUBLISH_SCHEMA, benchOptions, benchPatients, dropAndCreateSchema, fmt, log, openBenchDatabase, schemaExists } from './common';
 import type { BenchOptions } from './common';
-import { runLoads, startChild, stopChild } from './load';
+import { cannon, runLoads, startChild, stopChild } from './load';
+import { pacedLoad } from './paced';
+import type { PacedResult } from './paced';
 import type { LoadResult, LoadVariant } from './load';
 import { previousSeed, publishPointers, recordSeed, registerTrusts } from './seed';
 import type { SeedResult, Trust } from './seed';
@@ -42,6 +44,40 @@ async function seed(o: BenchOptions): Promise<{ db: Database; trusts: Trust[]; s
     const seeded = await publishPointers(fhirBase, issuer, BENCH_AUDIENCE, o, benchPatients(o.patients), trusts);
     await recordSeed(db, o, trusts);
     return { db, trusts, seeded };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+/**
+ * Issue 2's latency figure as stated: p99 while the registry serves 1,500 searches a second (an
+ * open-loop load at that rate, bench/paced.ts), the default configuration on a fresh server. The
+ * saturated loads above measure throughput; their p99 is that of a queue kept full.
+ */
+async function pacedFigure(o: BenchOptions, issuer: Awaited<ReturnType<typeof loadDevIssuer>>, patients: readonly string[], variant: LoadVariant): Promise<PacedResult> {
+  const rate = 1500;
+  const { child, url } = await startChild(o, variant);
+  try {
+    const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
+    const load = (seconds: number): Promise<PacedResult> =>
+      pacedLoad({
+        url,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
+        path: () => `/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`https://fhir.nhs.uk/Id/nhs-number|${patients[Math.floor(Math.random() * patients.length)] as string}`)}`,
+        rate,
+        seconds,
+        connections: 64,
+      });
+    // A fresh server is slow for its first seconds (JIT, prepared statements, connections): a
+    // closed-loop warm-up as before every load, then the paced load, so the figure is the steady state.
+    await cannon(url, token, patients, o.connections, Math.max(5, o.warmupSeconds));
+    await load(o.warmupSeconds);
+    log(`paced load ${variant.name}: ${fmt(rate)} req/s offered for ${o.loadSeconds * 2} s`);
+    const r = await load(o.loadSeconds * 2);
+    console.log(
+      `\nsearch at ${fmt(rate)} req/s offered (open loop, latency from when each request was due), ${variant.name}: ${fmt(r.achievedPerSecond)} req/s answered; p50 ${fmt(r.p50, 1)} ms, p95 ${fmt(r.p95, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms; ${r.errors} errors`,
+    );
+    return r;
   } finally {
     await stopChild(child);
   }
@@ -215,9 +251,11 @@ async function main(): Promise<void> {
     console.log(
       `default policy overhead vs allow-all: ${fmt(policyOverhead * 100, 1)} % throughput (median of rounds ${pct(overheads)}; pooled ${fmt((allowAll.perSecond / audited.perSecond - 1) * 100, 1)} %), p99 ${fmt(audited.p99, 1)} vs ${fmt(allowAll.p99, 1)} ms`,
     );
+    const paced = await pacedFigure(o, issuer, patients, variants[0] as LoadVariant);
     summary.push(
       row('search throughput (req/s)', audited.perSecond, 1500, 'min'),
-      row('search p99 latency (ms)', audited.p99, 25, 'max'),
+      row('search p99 at 1,500 req/s offered (ms)', paced.p99, 25, 'max'),
+      row('search p99 at saturation, 32 conns (ms)', audited.p99, undefined, undefined),
       row('audited / unaudited (%)', auditRatio * 100, 75, 'min'),
       row('policy overhead (%)', policyOverhead * 100, 10, 'max'),
     );

@@ -21,6 +21,11 @@ describe('migrations', () => {
     const r = await db.query<{ c: string }>("select attcompression::text as c from pg_attribute where attrelid = 'audit_event'::regclass and attname = 'resource'");
     expect(r.rows[0]?.c).toBe(db.kind === 'postgres' ? 'l' : '');
   });
+
+  it('when the audit trail is indexed by patient, then without a GIN pending list (whose merge would stall every audited read behind one insert)', async () => {
+    const r = await db.query<{ o: string[] | null }>("select reloptions as o from pg_class where oid = 'audit_event_patients'::regclass");
+    expect(r.rows[0]?.o).toEqual(['fastupdate=off']);
+  });
 });
 
 describe('set-based row values', () => {
