@@ -35,15 +35,18 @@ function agentValue(e: StoredEvent, typeCode: string): string | undefined {
  * Returns the first column that disagrees, or undefined.
  */
 export function columnMismatch(row: VerifyRow): string | undefined {
-  if (!isStoredFacts(row.resource)) return balpColumnMismatch(row);
-  let e: StoredAuditEvent;
+  let e: { id?: unknown; recorded?: unknown };
   try {
-    e = JSON.parse(row.resource) as StoredAuditEvent;
+    e = JSON.parse(row.resource) as { id?: unknown; recorded?: unknown };
   } catch {
     return 'resource';
   }
   if (e.id !== row.id) return 'id';
-  if (new Date(e.recorded).getTime() !== new Date(row.recorded).getTime()) return 'recorded';
+  if (typeof e.recorded !== 'string' || new Date(e.recorded).getTime() !== new Date(row.recorded).getTime()) return 'recorded';
+  return isStoredFacts(row.resource) ? factsColumnMismatch(e as StoredAuditEvent, row) : balpColumnMismatch(e as StoredEvent, row);
+}
+
+function factsColumnMismatch(e: StoredAuditEvent, row: VerifyRow): string | undefined {
   const want = auditColumnsOf(e);
   for (const column of ['action', 'outcome', 'subtype', 'purpose', 'break_glass', 'agent_user', 'agent_ods'] as const) {
     if (want[column] !== row[column]) return column;
@@ -53,15 +56,7 @@ export function columnMismatch(row: VerifyRow): string | undefined {
 }
 
 /** Rows written before format 1 hold the BALP AuditEvent itself. */
-function balpColumnMismatch(row: VerifyRow): string | undefined {
-  let e: StoredEvent;
-  try {
-    e = JSON.parse(row.resource) as StoredEvent;
-  } catch {
-    return 'resource';
-  }
-  if (e.id !== row.id) return 'id';
-  if (!e.recorded || new Date(e.recorded).getTime() !== new Date(row.recorded).getTime()) return 'recorded';
+function balpColumnMismatch(e: StoredEvent, row: VerifyRow): string | undefined {
   if (e.action !== row.action) return 'action';
   if (e.outcome !== row.outcome) return 'outcome';
   if (e.subtype?.[0]?.code !== row.subtype) return 'subtype';
