@@ -25,6 +25,22 @@ function cpuOf(pid: number): number {
   }
 }
 
+/** Read and write system calls a process has made (/proc/pid/io), and its context switches: preempted (involuntary) and waiting (voluntary). */
+function syscallsOf(pid: number): { reads: number; writes: number; preempted: number; waits: number } {
+  try {
+    const f = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      reads: Number(/syscr: (\d+)/.exec(f)?.[1] ?? 0),
+      writes: Number(/syscw: (\d+)/.exec(f)?.[1] ?? 0),
+      preempted: Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0),
+      waits: Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0),
+    };
+  } catch {
+    return { reads: 0, writes: 0, preempted: 0, waits: 0 };
+  }
+}
+
 function postgresPids(): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
@@ -82,13 +98,14 @@ async function once(variant: string): Promise<number> {
     }
   };
   const byKind0 = new Map<number, number>(pg.map((p) => [p, cpuOf(p)]));
-  const before = { node: cpuOf(child.pid as number), pg: pg.reduce((s, p) => s + cpuOf(p), 0), self: process.cpuUsage() };
+  const before = { node: cpuOf(child.pid as number), pg: pg.reduce((s, p) => s + cpuOf(p), 0), self: process.cpuUsage(), calls: syscallsOf(child.pid as number) };
   const t0 = Date.now();
   const r = await run(o.loadSeconds);
   const secs = (Date.now() - t0) / 1000;
   const pg2 = postgresPids();
   const selfUse = process.cpuUsage(before.self);
   const nodeCpu = cpuOf(child.pid as number) - before.node;
+  const calls = syscallsOf(child.pid as number);
   const pgCpu = pg2.reduce((s, p) => s + cpuOf(p), 0) - before.pg;
   const kinds = new Map<string, number>();
   for (const p of pg2) kinds.set(kindOf(p), (kinds.get(kindOf(p)) ?? 0) + cpuOf(p) - (byKind0.get(p) ?? 0));
@@ -101,6 +118,7 @@ async function once(variant: string): Promise<number> {
   const per = (cpu: number): string => `${((cpu / n) * 1e6).toFixed(0)} µs/req (${((cpu / secs) * 100).toFixed(0)} % of a core)`;
   log(`  box: user ${pct(0)} system ${pct(2)} idle ${pct(3)} iowait ${pct(4)} softirq ${pct(6)} steal ${pct(7)}`);
   log(`  postgres by process: ${[...kinds].map(([k, v]) => `${k} ${((v / n) * 1e6).toFixed(0)} µs/req`).join(', ')}`);
+  log(`  registry system calls per request: ${((calls.reads - before.calls.reads) / n).toFixed(2)} reads, ${((calls.writes - before.calls.writes) / n).toFixed(2)} writes; context switches per request: ${((calls.preempted - before.calls.preempted) / n).toFixed(2)} preempted, ${((calls.waits - before.calls.waits) / n).toFixed(2)} waiting`);
   log(`  registry ${per(nodeCpu)}; postgres ${per(pgCpu)}; load generator ${per((selfUse.user + selfUse.system) / 1e6)}`);
   await stopChild(child);
   return n / secs;

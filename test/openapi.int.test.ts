@@ -194,6 +194,7 @@ describe('real responses conform to openapi.yaml', () => {
     const sub = resources.find((r) => r.type === 'Subscription');
     expect((sub?.operation ?? []).map((o) => o.name).sort()).toEqual(['events', 'status']);
     expect((sub?.interaction ?? []).map((i) => i.code).sort()).toEqual(['create', 'delete', 'read', 'search-type', 'update']);
+    expect((sub?.searchParam ?? []).map((p) => p.name).sort()).toEqual(['_id', 'status', 'url']);
     for (const type of ['ImagingStudy', 'DocumentReference']) {
       const entries = resources.filter((r) => r.type === type);
       expect(entries).toHaveLength(1);
@@ -409,6 +410,8 @@ describe('real responses conform to openapi.yaml', () => {
     expect((await call('post', '/fhir/ImagingStudy', { token: publisher, body: aStudy({ nhs, endpointId }) })).status).toBe(201);
     await dispatchOutbox(s.db, 100);
     expect(((await call('get', '/fhir/Subscription', { token: subscriber })).body.entry as unknown[]).length).toBe(1);
+    expect((await call('get', '/fhir/Subscription?status=requested,active&url=https%3A%2F%2F127.0.0.1%3A9%2Fhook&_count=5', { token: subscriber })).body.total).toBe(1);
+    expect((await call('get', '/fhir/Subscription?status=nonsense', { token: subscriber })).status).toBe(400);
     expect((await call('get', `/fhir/Subscription/${id}`, { token: subscriber })).status).toBe(200);
     const status = await call('get', `/fhir/Subscription/${id}/$status`, { token: subscriber });
     expect(status.status).toBe(200);

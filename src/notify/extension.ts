@@ -3,6 +3,7 @@ import type { AppDeps } from '../fhir/pipeline';
 import type { LocusExtension } from '../extensions';
 import type { NotifyOptions } from './notify-config';
 import { subscriptionRoutes } from './routes';
+import { subscriptionSearchCapability } from './subscription-search';
 import { BACKPORT_SUBSCRIPTION_PROFILE, POINTER_TOPIC } from './topic';
 import type { NotifyWorker } from './worker';
 import { createNotifyWorker } from './worker';
@@ -19,11 +20,11 @@ function registerNotifyCapability(): void {
       {
         type: 'Subscription',
         profile: BACKPORT_SUBSCRIPTION_PROFILE,
-        documentation: `R4 Subscriptions Backport (IHE DSUBm), rest-hook only, topic ${POINTER_TOPIC}; filter by patient.identifier or custodian (backport-filter-criteria). A Subscription is visible to its owner organisation only; search-type lists the caller's organisation's Subscriptions (at most 100) and applies no search parameters.`,
+        documentation: `R4 Subscriptions Backport (IHE DSUBm), rest-hook only, topic ${POINTER_TOPIC}; filter by patient.identifier or custodian (backport-filter-criteria). A Subscription is visible to its owner organisation only; search-type finds the caller's organisation's Subscriptions only (at most 100 a search, oldest first, total counting every match), by _id, status and url, with _count and _summary=count.`,
         interaction: [{ code: 'create' }, { code: 'read' }, { code: 'update' }, { code: 'delete' }, { code: 'search-type' }],
         versioning: 'versioned',
         updateCreate: false,
-        searchParam: [],
+        searchParam: subscriptionSearchCapability(),
         operation: [
           {
             name: 'status',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hasScope } from '../access/principal';
 import type { Interaction } from '../access/principal';
-import { expectResourceType, jsonBody } from '../fhir/body';
+import { expectResourceType, jsonBody, queryParams } from '../fhir/body';
 import { FhirError, badRequest, forbidden, informational, notFound } from '../fhir/errors';
 import type { Ctx, Reply, RouteDef } from '../fhir/pipeline';
 import type { Queryable } from '../store/database';
@@ -10,7 +10,8 @@ import { notificationBundle, statusParameters } from './notification-bundle';
 import type { NotifyOptions } from './notify-config';
 import { parseSubscription } from './subscription';
 import type { SubscriptionRow } from './subscription-store';
-import { deleteSubscription, findSubscription, findSubscriptionsOf, insertSubscription, subscriptionText, updateSubscription } from './subscription-store';
+import { deleteSubscription, findSubscription, insertSubscription, subscriptionText, updateSubscription } from './subscription-store';
+import { searchSubscriptions } from './subscription-search';
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const MAX_EVENTS = 1000;
@@ -76,10 +77,12 @@ export function subscriptionRoutes(options: NotifyOptions): RouteDef[] {
       handle: async (ctx) => {
         requireScope(ctx, 's', 'search');
         ctx.draft.resourceType = 'Subscription';
-        const rows = await findSubscriptionsOf(ctx.deps.db, ctx.principal.organization, 100);
-        const entries = rows.map((r) => `{"fullUrl":${JSON.stringify(`${ctx.fhirBase}/Subscription/${r.id}`)},"resource":${subscriptionText(r)},"search":{"mode":"match"}}`);
-        const self = JSON.stringify(`${ctx.fhirBase}/Subscription`);
-        return { status: 200, body: `{"resourceType":"Bundle","id":"${randomUUID()}","type":"searchset","total":${rows.length},"link":[{"relation":"self","url":${self}}]${entries.length ? `,"entry":[${entries.join(',')}]` : ''}}` };
+        const strict = /handling=strict/.test(ctx.req.header('prefer') ?? '');
+        const params = queryParams(ctx.req);
+        ctx.draft.query = new URLSearchParams(params).toString();
+        const { bundle, rows } = await searchSubscriptions(ctx.deps.db, { owner: ctx.principal.organization, params, strict, fhirBase: ctx.fhirBase });
+        ctx.draft.entities.push(...rows.map((r) => ({ type: 'Subscription', id: r.id, version: r.version })));
+        return { status: 200, body: bundle };
       },
     },
     {

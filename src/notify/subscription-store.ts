@@ -26,7 +26,7 @@ export interface SubscriptionRow {
   resource: string;
 }
 
-const COLUMNS = `id, version, owner_ods, status, topic, filter_type, filter_patient, filter_custodian, endpoint, headers, payload,
+export const SUBSCRIPTION_COLUMNS = `id, version, owner_ods, status, topic, filter_type, filter_patient, filter_custodian, endpoint, headers, payload,
   heartbeat_seconds, created, last_updated, events_since_start, last_delivered,
   failures, next_attempt_at, last_sent_at, error, resource`;
 
@@ -34,7 +34,7 @@ export async function insertSubscription(q: Queryable, id: string, owner: string
   const r = await q.query<SubscriptionRow>(
     `insert into subscription (id, version, owner_ods, status, topic, filter_type, filter_patient, filter_custodian, endpoint, headers, payload,
         heartbeat_seconds, created, last_updated, next_attempt_at, resource)
-     values ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10, $11, $12, $12, $12, $13) returning ${COLUMNS}`,
+     values ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10, $11, $12, $12, $12, $13) returning ${SUBSCRIPTION_COLUMNS}`,
     [id, owner, spec.status, spec.topic, spec.filterType ?? null, spec.filterPatient ?? null, spec.filterCustodian ?? null, spec.endpoint, spec.headers, spec.payload, spec.heartbeatSeconds ?? null, now, JSON.stringify(spec.resource)],
   );
   return r.rows[0] as SubscriptionRow;
@@ -46,20 +46,15 @@ export async function updateSubscription(q: Queryable, id: string, spec: Subscri
     `update subscription set version = version + 1, status = $2, filter_type = $3, filter_patient = $4, filter_custodian = $5, endpoint = $6,
         headers = $7::text[], payload = $8, heartbeat_seconds = $9, last_updated = $10, failures = 0, next_attempt_at = $10, error = null,
         lease_until = null, resource = $11
-      where id = $1 returning ${COLUMNS}`,
+      where id = $1 returning ${SUBSCRIPTION_COLUMNS}`,
     [id, spec.status, spec.filterType ?? null, spec.filterPatient ?? null, spec.filterCustodian ?? null, spec.endpoint, spec.headers, spec.payload, spec.heartbeatSeconds ?? null, now, JSON.stringify(spec.resource)],
   );
   return r.rows[0];
 }
 
 export async function findSubscription(q: Queryable, id: string, forUpdate = false): Promise<SubscriptionRow | undefined> {
-  const r = await q.query<SubscriptionRow>(`select ${COLUMNS} from subscription where id = $1${forUpdate ? ' for update' : ''}`, [id]);
+  const r = await q.query<SubscriptionRow>(`select ${SUBSCRIPTION_COLUMNS} from subscription where id = $1${forUpdate ? ' for update' : ''}`, [id]);
   return r.rows[0];
-}
-
-export async function findSubscriptionsOf(q: Queryable, owner: string, limit: number): Promise<SubscriptionRow[]> {
-  const r = await q.query<SubscriptionRow>(`select ${COLUMNS} from subscription where owner_ods = $1 order by created, id limit ${limit}`, [owner]);
-  return r.rows;
 }
 
 export async function deleteSubscription(q: Queryable, id: string): Promise<void> {

@@ -135,6 +135,53 @@ describe('notifications to shared care records (Subscriptions Backport, DSUBm)',
     expect((await get(s, scr, `/fhir/Subscription/${id}`)).status).toBe(404);
   });
 
+  test('when an organisation searches its Subscriptions, then status, url, _id, _count and _summary filter them and unknown parameters are warned about or refused', async () => {
+    const owner = await subscriberToken(s, 'SCR03');
+    const paused = `${receiver.url}/paused-feed`;
+    const on = await post(s, owner, '/fhir/Subscription', aSubscription({ endpoint: receiver.url, custodian: 'RRK' }));
+    const off = await post(s, owner, '/fhir/Subscription', aSubscription({ endpoint: paused, custodian: 'RRK', status: 'off' }));
+    expect([on.status, off.status]).toEqual([201, 201]);
+    const ids = (b: { entry?: { resource: { id: string; resourceType: string } }[] }): string[] => (b.entry ?? []).filter((e) => e.resource.resourceType === 'Subscription').map((e) => e.resource.id);
+
+    const all = await get(s, owner, '/fhir/Subscription');
+    expect(all.status).toBe(200);
+    expect(all.body.total).toBe(2);
+    expect(ids(all.body)).toEqual([on.body.id, off.body.id]);
+
+    const offOnly = await get(s, owner, '/fhir/Subscription?status=off');
+    expect(ids(offOnly.body)).toEqual([off.body.id]);
+    const either = await get(s, owner, `/fhir/Subscription?status=${encodeURIComponent('http://hl7.org/fhir/subscription-status|off')},requested,active`);
+    expect(either.body.total).toBe(2);
+    const byUrl = await get(s, owner, `/fhir/Subscription?url=${encodeURIComponent(paused)}`);
+    expect(ids(byUrl.body)).toEqual([off.body.id]);
+    const byId = await get(s, owner, `/fhir/Subscription?_id=${on.body.id as string}`);
+    expect(ids(byId.body)).toEqual([on.body.id]);
+    const firstOnly = await get(s, owner, '/fhir/Subscription?_count=1');
+    expect(ids(firstOnly.body)).toEqual([on.body.id]);
+    expect(firstOnly.body.total).toBe(2);
+    const counted = await get(s, owner, '/fhir/Subscription?status=off&_summary=count');
+    expect(counted.body.total).toBe(1);
+    expect(counted.body.entry).toBeUndefined();
+
+    // Another organisation's search never sees them, whatever it asks for.
+    const stranger = await subscriberToken(s, 'SCR04');
+    expect((await get(s, stranger, `/fhir/Subscription?_id=${on.body.id as string}`)).body.total).toBe(0);
+
+    const unknown = await get(s, owner, '/fhir/Subscription?status=off&criteria=x');
+    expect(ids(unknown.body)).toEqual([off.body.id]);
+    const outcome = unknown.body.entry.find((e: { search: { mode: string } }) => e.search.mode === 'outcome');
+    expect(outcome.resource.issue[0]).toMatchObject({ severity: 'warning', expression: ['criteria'] });
+    expect(unknown.body.link[0].url).not.toContain('criteria');
+    const strict = await request(s.baseUrl).get('/fhir/Subscription?criteria=x').set('authorization', `Bearer ${owner}`).set('prefer', 'handling=strict').set('accept', FHIR_JSON);
+    expect(strict.status).toBe(400);
+    expect(strict.body.resourceType).toBe('OperationOutcome');
+    const badStatus = await get(s, owner, '/fhir/Subscription?status=paused');
+    expect(badStatus.status).toBe(400);
+    expect(badStatus.body.issue[0].expression).toEqual(['status']);
+    const injection = await get(s, owner, `/fhir/Subscription?_id=${encodeURIComponent("x' or '1'='1")}`);
+    expect(injection.status).toBe(400);
+  });
+
   test('when a notification is delivered, then the disclosure is audited for the subscriber organisation', async () => {
     const nhs = patient(18);
     const id = await subscribe(aSubscription({ endpoint: receiver.url, patient: nhs }));
