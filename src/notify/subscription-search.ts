@@ -1,5 +1,5 @@
 import type { CapabilityStatementRestResourceSearchParam } from 'fhir/r4';
-import { badRequest } from '../fhir/errors';
+import { FhirError, badRequest } from '../fhir/errors';
 import type { IssueDetail } from '../fhir/errors';
 import { bundleText, entryText } from '../registry/search';
 import type { SearchParamDef } from '../registry/search-params';
@@ -71,7 +71,7 @@ function parseSubscriptionSearch(params: [string, string][], strict: boolean): S
       continue;
     }
     if (key === '_format') {
-      if (!/json/.test(value)) throw badRequest('this registry speaks JSON only (application/fhir+json)', '_format');
+      if (!/json/.test(value)) throw new FhirError(406, 'not-supported', 'this registry speaks JSON only (application/fhir+json)', 'INVALID_PARAMETER', '_format');
       continue;
     }
     const param = SUBSCRIPTION_SEARCH_PARAMS.find((p) => p.name === key);

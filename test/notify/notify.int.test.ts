@@ -178,6 +178,7 @@ describe('notifications to shared care records (Subscriptions Backport, DSUBm)',
     const badStatus = await get(s, owner, '/fhir/Subscription?status=paused');
     expect(badStatus.status).toBe(400);
     expect(badStatus.body.issue[0].expression).toEqual(['status']);
+    expect((await get(s, owner, '/fhir/Subscription?_format=xml')).status).toBe(406);
     const injection = await get(s, owner, `/fhir/Subscription?_id=${encodeURIComponent("x' or '1'='1")}`);
     expect(injection.status).toBe(400);
   });
