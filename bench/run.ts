@@ -252,6 +252,10 @@ async function main(): Promise<void> {
       `default policy overhead vs allow-all: ${fmt(policyOverhead * 100, 1)} % throughput (median of rounds ${pct(overheads)}; pooled ${fmt((allowAll.perSecond / audited.perSecond - 1) * 100, 1)} %), p99 ${fmt(audited.p99, 1)} vs ${fmt(allowAll.p99, 1)} ms`,
     );
     const paced = await pacedFigure(o, issuer, patients, variants[0] as LoadVariant);
+    if (audited.perSecond < 1500 * 1.15) {
+      // Open-loop latency near saturation measures the queue that builds, not the service.
+      console.log(`note: this machine saturates at ${fmt(audited.perSecond)} req/s, so 1,500 req/s offered is at or near its capacity; the p99 above is mostly queueing`);
+    }
     summary.push(
       row('search throughput (req/s)', audited.perSecond, 1500, 'min'),
       row('search p99 at 1,500 req/s offered (ms)', paced.p99, 25, 'max'),
