@@ -314,6 +314,8 @@ export function get(url: URL, headers: Record<string, string>, options: GetOptio
         const take = Math.min(framing.remaining, buf.length);
         framing.remaining -= take;
         emitData(take === buf.length ? buf : buf.subarray(0, take));
+        // Bytes beyond the body are no response this client asked for: the connection is not reused.
+        if (take < buf.length) keepAlive = false;
         if (framing.remaining === 0) finish();
         return;
       }
@@ -339,7 +341,10 @@ export function get(url: URL, headers: Record<string, string>, options: GetOptio
         const text = line.replace(/\r?\n$/, '');
         line = '';
         if (trailers) {
-          if (text === '') finish();
+          if (text === '') {
+            if (i < buf.length) keepAlive = false;
+            finish();
+          }
           continue;
         }
         if (chunkLeft === 0) {
@@ -394,13 +399,19 @@ export function get(url: URL, headers: Record<string, string>, options: GetOptio
       const cl = parsed.headers['content-length'];
       if (parsed.status === 204 || parsed.status === 304) framing = { kind: 'none' };
       else if (te !== undefined) {
-        if (!/(^|,)\s*chunked\s*$/.test(te)) throw new Error(`the upstream used a transfer coding this gateway does not decode (${te})`);
+        // Only chunked itself: this client asks for no other transfer coding (no TE header), and one
+        // stacked under chunked (gzip, chunked) would reach the viewer undecoded and unannounced.
+        if (te.trim() !== 'chunked') throw new Error(`the upstream used a transfer coding this gateway does not decode (${te})`);
         framing = { kind: 'chunked' };
       } else if (cl !== undefined) {
         if (!/^\d{1,15}$/.test(cl)) throw new Error('the upstream sent an invalid Content-Length');
         framing = { kind: 'length', remaining: Number(cl) };
       } else framing = { kind: 'close' };
-      keepAlive = framing.kind !== 'close' && !/(^|,)\s*close\s*(,|$)/i.test(parsed.headers.connection ?? '');
+      // Both framings at once (RFC 9112 §6.3: chunked wins) is how responses get smuggled: answer this one, then close.
+      const ambiguous = te !== undefined && cl !== undefined;
+      // An intermediary forwarding such a message must drop the Content-Length it did not frame by (§6.3).
+      if (ambiguous) delete parsed.headers['content-length'];
+      keepAlive = framing.kind !== 'close' && !ambiguous && !/(^|,)\s*close\s*(,|$)/i.test(parsed.headers.connection ?? '');
       response = new UpstreamResponse(parsed.status, parsed.headers, wire);
       req.emit('response', response);
       if (framing.kind === 'none' || (framing.kind === 'length' && framing.remaining === 0)) {

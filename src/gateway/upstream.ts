@@ -3,10 +3,10 @@ import { FhirError } from '../fhir/errors';
 import { get } from './http1-client';
 import type { UpstreamResponse } from './http1-client';
 
-/** Response headers a client of the gateway needs; hop-by-hop and server-private ones stay behind. */
 /** How much of the PACS's answer may wait for a slow client before the PACS is paused. */
 const BUFFER_BYTES = 1024 * 1024;
 
+/** Response headers a client of the gateway needs; hop-by-hop and server-private ones stay behind. */
 const PASSED = ['content-type', 'content-length', 'content-encoding', 'content-language', 'etag', 'last-modified', 'warning'];
 
 export interface ForwardRequest {

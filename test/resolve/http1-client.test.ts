@@ -126,11 +126,41 @@ describe('the gateway HTTP/1.1 client', () => {
   });
 
   it('when the answer is not HTTP, has a bad chunk size or an unknown transfer coding, then the request fails with an error', async () => {
-    for (const wire of ['SSH-2.0-OpenSSH\r\n\r\n', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n']) {
+    for (const wire of [
+      'SSH-2.0-OpenSSH\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n',
+      // gzip under chunked would reach the viewer still compressed, with nothing saying so
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    ]) {
       const s = await rawServer(() => ({ pieces: [wire], close: true }));
       try {
         const got = await fetchOnce(`${s.url}/z`);
         expect(got.outcome === 'error' || got.outcome === 'aborted').toBe(true);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('when a response has both Content-Length and chunked, or bytes after its body, then it is read as RFC 9112 says and its connection is not reused', async () => {
+    const answers = [
+      // chunked wins over Content-Length; the 999 is never trusted
+      'HTTP/1.1 200 OK\r\nContent-Length: 999\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      // a second, unasked-for response smuggled behind the first one's body
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged',
+    ];
+    for (const answer of answers) {
+      const s = await rawServer((n) => ({ pieces: n === 1 ? [answer] : ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nright'] }));
+      try {
+        const first = await fetchOnce(`${s.url}/first`);
+        expect(first).toMatchObject({ status: 200, body: 'hello', outcome: 'end' });
+        // what the gateway would pass on never claims a length the body was not framed by
+        if (first.headers['transfer-encoding'] !== undefined) expect(first.headers['content-length']).toBeUndefined();
+        expect(idleConnections(s.url)).toBe(0);
+        expect(await fetchOnce(`${s.url}/second`)).toMatchObject({ status: 200, body: 'right', outcome: 'end' });
+        expect(s.connections()).toBe(2);
       } finally {
         await s.close();
       }
