@@ -130,7 +130,7 @@ const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   // The gateway's PACS timeout (504 in a second, not 30), and no delivery worker: $events numbering is driven by the test.
-  Object.assign(process.env, { LOCUS_GATEWAY_TIMEOUT_MS: '700', LOCUS_NOTIFY: 'false' });
+  Object.assign(process.env, { LOCUS_GATEWAY_TIMEOUT_MS: '700', LOCUS_NOTIFY: 'false', LOCUS_NOTIFY_ALLOW_PRIVATE: 'true' });
   pacs = await startFakePacs();
   // Federation configured (a peer with no agreement in force, so it is never called): targetCommunityIdList is served.
   const peer = { communityId: WALES, name: 'Wales', fhirBase: 'http://127.0.0.1:9/fhir', organization: 'W01', agreementId: 'wales-imaging' };

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import type { AppDeps } from '../fhir/pipeline';
 import type { Database } from '../store/database';
 import { loadEvents, subscriberPrincipal } from './events';
 import type { LoadedEvent } from './events';
 import { notificationBundle } from './notification-bundle';
 import type { NotifyOptions } from './notify-config';
+import { publicOnlyLookup, refusedHost } from './public-address';
 import type { SubscriptionRow } from './subscription-store';
 import type { NotificationType } from './topic';
 
@@ -43,15 +46,54 @@ function headersOf(sub: SubscriptionRow): Record<string, string> {
   return { ...out, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
 }
 
-async function post(sub: SubscriptionRow, body: string, options: NotifyOptions): Promise<string | undefined> {
-  try {
-    const res = await fetch(sub.endpoint, { method: 'POST', headers: headersOf(sub), body, signal: AbortSignal.timeout(options.timeoutMs) });
-    await res.arrayBuffer().catch(() => undefined);
-    return res.ok ? undefined : `the endpoint answered HTTP ${res.status}`;
-  } catch (e) {
-    const name = e instanceof Error ? e.name : '';
-    return name === 'TimeoutError' ? `the endpoint did not answer within ${options.timeoutMs} ms` : 'the endpoint could not be reached';
-  }
+const agents = { public: { http: new http.Agent({ keepAlive: true, lookup: publicOnlyLookup }), https: new https.Agent({ keepAlive: true, lookup: publicOnlyLookup }) }, any: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) } };
+
+/**
+ * POSTs one notification to a rest-hook endpoint: undefined when it answered 2xx, else why not.
+ * Redirects are not followed (the answer is the endpoint's own), and unless private addresses are
+ * allowed the connection goes to public addresses only, checked on the address the name resolved
+ * to at connection time (public-address.ts).
+ */
+export function postNotification(endpoint: string, headers: Record<string, string>, body: string, options: Pick<NotifyOptions, 'timeoutMs' | 'allowPrivate'>): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      resolve('the endpoint is not a URL');
+      return;
+    }
+    const refused = options.allowPrivate ? undefined : refusedHost(url.hostname);
+    if (refused) {
+      resolve(`the endpoint is not at a public address (${refused})`);
+      return;
+    }
+    let settled = false;
+    const settle = (reason: string | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(reason);
+    };
+    const kind = url.protocol === 'https:' ? 'https' : 'http';
+    const agent = agents[options.allowPrivate ? 'any' : 'public'][kind];
+    const req = (kind === 'https' ? https : http).request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      res.on('end', () => settle(status >= 200 && status < 300 ? undefined : `the endpoint answered HTTP ${status}`));
+      res.on('error', () => settle('the answer of the endpoint was cut short'));
+    });
+    const timer = setTimeout(() => {
+      settle(`the endpoint did not answer within ${options.timeoutMs} ms`);
+      req.destroy();
+    }, options.timeoutMs);
+    req.on('error', (e: NodeJS.ErrnoException) => settle(e.code === 'ENOTPUBLIC' ? 'the endpoint resolves to an address that is not public' : 'the endpoint could not be reached'));
+    req.end(body);
+  });
+}
+
+function post(sub: SubscriptionRow, body: string, options: NotifyOptions): Promise<string | undefined> {
+  return postNotification(sub.endpoint, headersOf(sub), body, options);
 }
 
 export function backoff(failures: number, options: NotifyOptions): number {

@@ -20,7 +20,7 @@ function registerNotifyCapability(): void {
       {
         type: 'Subscription',
         profile: BACKPORT_SUBSCRIPTION_PROFILE,
-        documentation: `R4 Subscriptions Backport (IHE DSUBm), rest-hook only, topic ${POINTER_TOPIC}; filter by patient.identifier or custodian (backport-filter-criteria). A Subscription is visible to its owner organisation only; search-type finds the caller's organisation's Subscriptions only (at most 100 a search, oldest first, total counting every match), by _id, status and url, with _count and _summary=count.`,
+        documentation: `R4 Subscriptions Backport (IHE DSUBm), rest-hook only (https, at a public address unless the deployment allows private ones; redirects not followed), topic ${POINTER_TOPIC}; filter by patient.identifier or custodian (backport-filter-criteria). A Subscription is visible to its owner organisation only; search-type finds the caller's organisation's Subscriptions only (at most 100 a search, oldest first, total counting every match), by _id, status and url, with _count and _summary=count.`,
         interaction: [{ code: 'create' }, { code: 'read' }, { code: 'update' }, { code: 'delete' }, { code: 'search-type' }],
         versioning: 'versioned',
         updateCreate: false,

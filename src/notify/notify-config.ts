@@ -13,6 +13,7 @@ const envSchema = z.object({
   LOCUS_NOTIFY_BATCH: z.coerce.number().int().min(1).max(1000).default(200),
   LOCUS_NOTIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   LOCUS_NOTIFY_ALLOW_HTTP: bool.default(false),
+  LOCUS_NOTIFY_ALLOW_PRIVATE: bool.default(false),
 });
 
 export interface NotifyOptions {
@@ -30,6 +31,8 @@ export interface NotifyOptions {
   timeoutMs: number;
   /** Plain-http rest-hook endpoints (loopback tests only): production requires https. */
   allowHttp: boolean;
+  /** Rest-hook endpoints on private, loopback or link-local addresses (public-address.ts): refused unless set. */
+  allowPrivate: boolean;
 }
 
 export function loadNotifyOptions(env: NodeJS.ProcessEnv = process.env): NotifyOptions {
@@ -44,5 +47,6 @@ export function loadNotifyOptions(env: NodeJS.ProcessEnv = process.env): NotifyO
     batch: e.LOCUS_NOTIFY_BATCH,
     timeoutMs: e.LOCUS_NOTIFY_TIMEOUT_MS,
     allowHttp: e.LOCUS_NOTIFY_ALLOW_HTTP,
+    allowPrivate: e.LOCUS_NOTIFY_ALLOW_PRIVATE,
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { unprocessable } from '../fhir/errors';
 import { ODS_SYSTEM } from '../registry/codes';
 import { NHS_NUMBER_SYSTEM, isValidNhsNumber } from '../registry/nhs-number';
+import { refusedHost } from './public-address';
 import type { PayloadContent, PointerType, SubscriptionStatusCode } from './topic';
 import { BACKPORT_SUBSCRIPTION_PROFILE, EXT_FILTER_CRITERIA, EXT_HEARTBEAT_PERIOD, EXT_PAYLOAD_CONTENT, POINTER_TOPIC, POINTER_TYPES } from './topic';
 
@@ -80,7 +81,7 @@ function applyFilter(spec: Partial<SubscriptionSpec>, raw: string, at: string): 
  * Reads an R4 Subscription (backport profile) into what delivery needs. Every rejection is a 422
  * naming the element: a subscription that could not be honoured is never silently accepted.
  */
-export function parseSubscription(body: unknown, options: { allowHttp: boolean }): SubscriptionSpec {
+export function parseSubscription(body: unknown, options: { allowHttp: boolean; allowPrivate: boolean }): SubscriptionSpec {
   const parsed = subscriptionSchema.safeParse(body);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -98,6 +99,8 @@ export function parseSubscription(body: unknown, options: { allowHttp: boolean }
   if (url.protocol !== 'https:' && !(options.allowHttp && url.protocol === 'http:')) {
     throw unprocessable('Subscription.channel.endpoint must use https', 'Subscription.channel.endpoint');
   }
+  const refused = options.allowPrivate ? undefined : refusedHost(url.hostname);
+  if (refused) throw unprocessable(`Subscription.channel.endpoint must be reachable at a public address: ${refused}`, 'Subscription.channel.endpoint');
   if (s.channel.payload && !/^application\/(fhir\+)?json/.test(s.channel.payload)) {
     throw unprocessable('Subscription.channel.payload: notifications are sent as application/fhir+json', 'Subscription.channel.payload');
   }

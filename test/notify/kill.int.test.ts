@@ -141,6 +141,7 @@ describe('notification delivery survives a SIGKILL of the Locus process', () => 
       LOCUS_DEV_ISSUER: 'false',
       LOCUS_TRUSTED_ISSUERS: JSON.stringify([issuer.trusted]),
       LOCUS_NOTIFY_ALLOW_HTTP: 'true',
+      LOCUS_NOTIFY_ALLOW_PRIVATE: 'true',
       LOCUS_NOTIFY_POLL_MS: '20',
       LOCUS_NOTIFY_BACKOFF_MS: '40',
       LOCUS_NOTIFY_BACKOFF_MAX_MS: '200',

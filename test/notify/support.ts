@@ -12,6 +12,8 @@ export async function refreshPolicy(s: TestServer): Promise<void> {
 export function notifyTestEnv(): void {
   Object.assign(process.env, {
     LOCUS_NOTIFY_ALLOW_HTTP: 'true',
+    // the receiver listens on loopback
+    LOCUS_NOTIFY_ALLOW_PRIVATE: 'true',
     LOCUS_NOTIFY_POLL_MS: '20',
     LOCUS_NOTIFY_BACKOFF_MS: '40',
     LOCUS_NOTIFY_BACKOFF_MAX_MS: '200',
