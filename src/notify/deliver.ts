@@ -46,7 +46,11 @@ function headersOf(sub: SubscriptionRow): Record<string, string> {
   return { ...out, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
 }
 
-const agents = { public: { http: new http.Agent({ keepAlive: true, lookup: publicOnlyLookup }), https: new https.Agent({ keepAlive: true, lookup: publicOnlyLookup }) }, any: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) } };
+/** Kept-alive connections to endpoints: those for public addresses only resolve through the check. */
+const agents = {
+  public: { http: new http.Agent({ keepAlive: true, lookup: publicOnlyLookup }), https: new https.Agent({ keepAlive: true, lookup: publicOnlyLookup }) },
+  any: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) },
+};
 
 /**
  * POSTs one notification to a rest-hook endpoint: undefined when it answered 2xx, else why not.
