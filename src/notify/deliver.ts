@@ -81,12 +81,19 @@ export function postNotification(endpoint: string, headers: Record<string, strin
     };
     const kind = url.protocol === 'https:' ? 'https' : 'http';
     const agent = agents[options.allowPrivate ? 'any' : 'public'][kind];
-    const req = (kind === 'https' ? https : http).request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      res.on('end', () => settle(status >= 200 && status < 300 ? undefined : `the endpoint answered HTTP ${status}`));
-      res.on('error', () => settle('the answer of the endpoint was cut short'));
-    });
+    let req: http.ClientRequest;
+    try {
+      req = (kind === 'https' ? https : http).request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        res.on('end', () => settle(status >= 200 && status < 300 ? undefined : `the endpoint answered HTTP ${status}`));
+        res.on('error', () => settle('the answer of the endpoint was cut short'));
+      });
+    } catch {
+      // node:http refuses a header it cannot send (a Subscription stored before values were checked).
+      resolve('the request to the endpoint could not be formed (a header of the Subscription is invalid)');
+      return;
+    }
     const timer = setTimeout(() => {
       settle(`the endpoint did not answer within ${options.timeoutMs} ms`);
       req.destroy();

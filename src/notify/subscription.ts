@@ -81,6 +81,9 @@ function applyFilter(spec: Partial<SubscriptionSpec>, raw: string, at: string): 
  * Reads an R4 Subscription (backport profile) into what delivery needs. Every rejection is a 422
  * naming the element: a subscription that could not be honoured is never silently accepted.
  */
+/** Fields of a notification request the registry owns (framing, addressing, media types). */
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'content-type', 'content-encoding', 'accept']);
+
 export function parseSubscription(body: unknown, options: { allowHttp: boolean; allowPrivate: boolean }): SubscriptionSpec {
   const parsed = subscriptionSchema.safeParse(body);
   if (!parsed.success) {
@@ -122,9 +125,13 @@ export function parseSubscription(body: unknown, options: { allowHttp: boolean; 
   if (!spec.filterPatient && !spec.filterCustodian) {
     throw unprocessable('a Subscription needs a filter by patient (patient.identifier) or by custodian: no network-wide feeds', 'Subscription._criteria');
   }
-  for (const h of s.channel.header ?? []) {
-    if (!/^[A-Za-z0-9-]{1,64}:\s?[^\r\n]{0,4000}$/.test(h)) throw unprocessable('Subscription.channel.header entries are "Name: value"', 'Subscription.channel.header');
-  }
+  (s.channel.header ?? []).forEach((h, i) => {
+    // Printable ASCII values only: anything else is no valid HTTP field value (RFC 9110 §5.5).
+    const m = /^([A-Za-z0-9-]{1,64}):[ \t]?([\x20-\x7e\t]{0,4000})$/.exec(h);
+    if (!m) throw unprocessable('Subscription.channel.header entries are "Name: value" with a printable ASCII value', `Subscription.channel.header[${i}]`);
+    // The registry frames and addresses its own requests: a subscriber's header may not change that.
+    if (RESERVED_HEADERS.has((m[1] as string).toLowerCase())) throw unprocessable(`Subscription.channel.header may not set ${m[1] as string}: the registry sets it`, `Subscription.channel.header[${i}]`);
+  });
   const { id: _id, meta: _meta, error: _error, ...rest } = s;
   return {
     // The server owns the status (backport): a client asks for `requested` (again) or `off`.
