@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { FhirError, badRequest } from '../fhir/errors';
 import { ACT_REASON_SYSTEM, ODS_SYSTEM } from '../registry/codes';
 import { NHS_NUMBER_SYSTEM } from '../registry/nhs-number';
-import { idParam, instantParam, invalidParam, nhsNumberValues, odsToken, tokenScalar } from '../registry/search-params';
+import { idParam, instantParam, invalidParam, nhsNumberValues, odsToken, pageSizeParam, tokenScalar } from '../registry/search-params';
 import { SqlBuilder } from '../store/sql-builder';
 
 /**
@@ -183,8 +183,7 @@ export function parseAuditQuery(params: [string, string][], o: AuditQueryOptions
     if (value.length > 2048) throw badRequest(`search parameter ${key} is too long`, key);
     switch (key) {
       case '_count':
-        if (!/^\d{1,6}$/.test(value)) throw badRequest('_count must be a non-negative whole number', '_count');
-        out.count = Math.min(Math.max(Number(value), 1), o.maxPageSize);
+        out.count = pageSizeParam(value, o.maxPageSize).count;
         out.kept.push([key, value]);
         continue;
       case '_sort':

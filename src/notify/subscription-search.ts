@@ -1,9 +1,9 @@
 import type { CapabilityStatementRestResourceSearchParam } from 'fhir/r4';
-import { FhirError, badRequest } from '../fhir/errors';
+import { badRequest } from '../fhir/errors';
 import type { IssueDetail } from '../fhir/errors';
 import { bundleText, entryText } from '../registry/search';
 import type { SearchParamDef } from '../registry/search-params';
-import { idParam, invalidParam, tokenScalar } from '../registry/search-params';
+import { formatParam, idParam, ignoredParamWarning, invalidParam, pageSizeParam, summaryCountParam, tokenScalar } from '../registry/search-params';
 import type { Queryable } from '../store/database';
 import { SqlBuilder } from '../store/sql-builder';
 import { SUBSCRIPTION_COLUMNS, subscriptionText } from './subscription-store';
@@ -57,27 +57,25 @@ function parseSubscriptionSearch(params: [string, string][], strict: boolean): S
   for (const [key, value] of params) {
     if (value.length > 2048) throw badRequest(`search parameter ${key} is too long`, key);
     if (key === '_count') {
-      if (!/^\d{1,6}$/.test(value)) throw badRequest('_count must be a non-negative whole number', '_count');
-      const n = Number(value);
-      if (n === 0) out.summaryCount = true;
-      out.count = Math.min(Math.max(n, 1), MAX_SUBSCRIPTIONS_PER_SEARCH);
+      const { count, countOnly } = pageSizeParam(value, MAX_SUBSCRIPTIONS_PER_SEARCH);
+      if (countOnly) out.summaryCount = true;
+      out.count = count;
       out.kept.push([key, value]);
       continue;
     }
     if (key === '_summary') {
-      if (value === 'count') out.summaryCount = true;
-      else if (value !== 'false') throw badRequest('_summary supports count and false', '_summary');
+      if (summaryCountParam(value)) out.summaryCount = true;
       out.kept.push([key, value]);
       continue;
     }
     if (key === '_format') {
-      if (!/json/.test(value)) throw new FhirError(406, 'not-supported', 'this registry speaks JSON only (application/fhir+json)', 'INVALID_PARAMETER', '_format');
+      formatParam(value);
       continue;
     }
     const param = SUBSCRIPTION_SEARCH_PARAMS.find((p) => p.name === key);
     if (!param) {
       if (strict) throw badRequest(`unknown or unsupported search parameter ${key} for Subscription`, key);
-      out.warnings.push({ severity: 'warning', code: 'not-supported', diagnostics: `search parameter ${key} is not supported and was ignored`, spine: 'INVALID_PARAMETER', expression: [key] });
+      out.warnings.push(ignoredParamWarning(key));
       continue;
     }
     const values = value.split(',').map((v) => v.trim());

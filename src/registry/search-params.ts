@@ -1,3 +1,4 @@
+import type { IssueDetail } from '../fhir/errors';
 import { FhirError, badRequest } from '../fhir/errors';
 import type { SqlBuilder } from '../store/sql-builder';
 import { NHS_NUMBER_SYSTEM, isValidNhsNumber } from './nhs-number';
@@ -32,6 +33,32 @@ export const locusSearchParameter = (id: string): string => `${LOCUS_SP}${id}`;
 
 export function invalidParam(name: string, message: string): FhirError {
   return badRequest(`search parameter ${name}: ${message}`, name);
+}
+
+/**
+ * The control parameters every search here reads the same way (pointer, AuditEvent and
+ * Subscription searches): `_count` as a page size up to `max` (0 means a count only), `_summary`,
+ * `_format`, and the warning for a parameter ignored outside strict handling.
+ */
+export function pageSizeParam(value: string, max: number): { count: number; countOnly: boolean } {
+  if (!/^\d{1,6}$/.test(value)) throw badRequest('_count must be a non-negative whole number', '_count');
+  const n = Number(value);
+  return { count: Math.min(Math.max(n, 1), max), countOnly: n === 0 };
+}
+
+/** `_summary`: true for `count`, false for `false`, 400 otherwise. */
+export function summaryCountParam(value: string): boolean {
+  if (value === 'count') return true;
+  if (value !== 'false') throw badRequest('_summary supports count and false', '_summary');
+  return false;
+}
+
+export function formatParam(value: string): void {
+  if (!/json/.test(value)) throw new FhirError(406, 'not-supported', 'this registry speaks JSON only (application/fhir+json)', 'INVALID_PARAMETER', '_format');
+}
+
+export function ignoredParamWarning(key: string): IssueDetail {
+  return { severity: 'warning', code: 'not-supported', diagnostics: `search parameter ${key} is not supported and was ignored`, spine: 'INVALID_PARAMETER', expression: [key] };
 }
 
 function escapeLike(v: string): string {

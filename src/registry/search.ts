@@ -9,7 +9,7 @@ import { SqlBuilder } from '../store/sql-builder';
 import type { ResourceTypeDef, SortDef } from './resource-types';
 import { endpointDef } from './resource-types';
 import type { SearchParamDef } from './search-params';
-import { nhsNumberValues } from './search-params';
+import { formatParam, ignoredParamWarning, nhsNumberValues, pageSizeParam, summaryCountParam } from './search-params';
 
 export interface SearchRequest {
   def: ResourceTypeDef;
@@ -81,10 +81,9 @@ function findParam(def: ResourceTypeDef, key: string): { param: SearchParamDef; 
 function parseControl(req: SearchRequest, key: string, value: string, out: ParsedSearch): void {
   switch (key) {
     case '_count': {
-      if (!/^\d{1,6}$/.test(value)) throw badRequest('_count must be a non-negative whole number', '_count');
-      const n = Number(value);
-      if (n === 0) out.summaryCount = true;
-      out.count = Math.min(Math.max(n, 1), req.maxPageSize);
+      const { count, countOnly } = pageSizeParam(value, req.maxPageSize);
+      if (countOnly) out.summaryCount = true;
+      out.count = count;
       return;
     }
     case '_sort': {
@@ -99,8 +98,7 @@ function parseControl(req: SearchRequest, key: string, value: string, out: Parse
       out.cursor = decodeCursor(value);
       return;
     case '_summary':
-      if (value === 'count') out.summaryCount = true;
-      else if (value !== 'false') throw badRequest('_summary supports count and false', '_summary');
+      if (summaryCountParam(value)) out.summaryCount = true;
       return;
     case '_total':
       if (!['none', 'estimate', 'accurate'].includes(value)) throw badRequest('_total is none, estimate or accurate', '_total');
@@ -111,7 +109,7 @@ function parseControl(req: SearchRequest, key: string, value: string, out: Parse
       out.includeEndpoint = true;
       return;
     case '_format':
-      if (!/json/.test(value)) throw new FhirError(406, 'not-supported', 'this registry speaks JSON only (application/fhir+json)', 'INVALID_PARAMETER', '_format');
+      formatParam(value);
       return;
     default:
   }
@@ -189,7 +187,7 @@ export async function searchResources(q: Queryable, req: SearchRequest): Promise
   const onePatient = new Set(s.patients).size === 1 ? s.patients[0] : undefined;
   const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now, onePatient) : undefined;
   const where = visible ? [...s.where, visible] : [...s.where];
-  const warnings: IssueDetail[] = s.ignored.map((k) => ({ severity: 'warning', code: 'not-supported', diagnostics: `search parameter ${k} is not supported and was ignored`, spine: 'INVALID_PARAMETER', expression: [k] }));
+  const warnings: IssueDetail[] = s.ignored.map(ignoredParamWarning);
   const base = `${req.fhirBase}/${def.type}`;
 
   if (s.summaryCount || s.totalAccurate) {
