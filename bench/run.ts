@@ -75,7 +75,7 @@ async function pacedFigure(o: BenchOptions, issuer: Awaited<ReturnType<typeof lo
     log(`paced load ${variant.name}: ${fmt(rate)} req/s offered for ${o.loadSeconds * 2} s`);
     const r = await load(o.loadSeconds * 2);
     console.log(
-      `\nsearch at ${fmt(rate)} req/s offered (open loop, latency from when each request was due), ${variant.name}: ${fmt(r.achievedPerSecond)} req/s answered; p50 ${fmt(r.p50, 1)} ms, p95 ${fmt(r.p95, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms; ${r.errors} errors`,
+      `\nsearch at ${fmt(rate)} req/s offered (open loop, latency from when each request was due), ${variant.name}: ${fmt(r.achievedPerSecond)} req/s answered; p50 ${fmt(r.p50, 1)} ms, p95 ${fmt(r.p95, 1)} ms, p99 ${fmt(r.p99, 1)} ms, max ${fmt(r.max, 1)} ms; ${r.errors} errors; the generator's own event-loop delay p99 ${fmt(r.generatorDelayP99, 1)} ms, max ${fmt(r.generatorDelayMax, 1)} ms`,
     );
     return r;
   } finally {
