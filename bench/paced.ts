@@ -45,17 +45,19 @@ interface Conn {
 const CR = 13;
 const LF = 10;
 
-function parseHead(c: Conn): void {
+/** Reads the status and framing from a complete head; true when the response has no body. */
+function parseHead(c: Conn): boolean {
   const text = c.head.toString('latin1', 0, c.headLength);
   c.status = Number(text.slice(9, 12));
   const length = /\r\ncontent-length:\s*(\d+)/i.exec(text);
   if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(text)) {
     c.phase = 'chunk-size';
     c.line = '';
-  } else {
-    c.phase = 'length';
-    c.remaining = length ? Number(length[1]) : 0;
+    return false;
   }
+  c.phase = 'length';
+  c.remaining = length ? Number(length[1]) : 0;
+  return c.remaining === 0;
 }
 
 /** Consumes `n` bytes of a response; returns true when the response ended. */
@@ -69,8 +71,7 @@ function consume(c: Conn, b: Buffer, n: number): boolean {
         c.head[c.headLength++] = byte;
         const k = c.headLength;
         if (byte === LF && k >= 4 && c.head[k - 2] === CR && c.head[k - 3] === LF && c.head[k - 4] === CR) {
-          parseHead(c);
-          if (c.phase === 'length' && c.remaining === 0) return i === n || fail('bytes after a response');
+          if (parseHead(c)) return i === n || fail('bytes after a response');
         }
         break;
       }
