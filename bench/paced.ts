@@ -31,6 +31,9 @@ export interface PacedResult {
 
 interface Conn {
   socket: net.Socket;
+  connected: boolean;
+  /** The server said it closes the connection after this response: not reused (the close replaces it). */
+  closing: boolean;
   busy: boolean;
   dueAt: number;
   /** Response framing state. */
@@ -49,6 +52,7 @@ const LF = 10;
 function parseHead(c: Conn): boolean {
   const text = c.head.toString('latin1', 0, c.headLength);
   c.status = Number(text.slice(9, 12));
+  c.closing = /\r\nconnection:[^\r]*close/i.test(text);
   const length = /\r\ncontent-length:\s*(\d+)/i.exec(text);
   if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(text)) {
     c.phase = 'chunk-size';
@@ -151,6 +155,11 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
     settled++;
     if (settled === total) finish();
   };
+  const failed = (): void => {
+    errors++;
+    settle();
+  };
+  let alive = 0;
 
   const send = (c: Conn, dueAt: number): void => {
     c.busy = true;
@@ -169,7 +178,7 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
   const open = (): Promise<Conn> =>
     new Promise((resolve, reject) => {
       const buffer = Buffer.allocUnsafe(64 * 1024);
-      const c: Conn = { socket: undefined as unknown as net.Socket, busy: false, dueAt: 0, phase: 'head', head: Buffer.allocUnsafe(16 * 1024), headLength: 0, status: 0, remaining: 0, line: '' };
+      const c: Conn = { socket: undefined as unknown as net.Socket, connected: false, closing: false, busy: false, dueAt: 0, phase: 'head', head: Buffer.allocUnsafe(16 * 1024), headLength: 0, status: 0, remaining: 0, line: '' };
       c.socket = net.connect({
         host: target.hostname,
         port: Number(target.port),
@@ -182,8 +191,8 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
             try {
               ended = consume(c, buffer, n);
             } catch {
-              errors++;
-              settle();
+              c.busy = false;
+              failed();
               c.socket.destroy();
               return false;
             }
@@ -191,13 +200,22 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
               if (c.status === 200) latencies[completed++] = performance.now() - c.dueAt;
               else errors++;
               settle();
+              if (c.closing) {
+                c.busy = false;
+                c.socket.destroy();
+                return false;
+              }
               free(c);
             }
             return true;
           },
         },
       });
-      c.socket.once('connect', () => resolve(c));
+      c.socket.once('connect', () => {
+        c.connected = true;
+        alive++;
+        resolve(c);
+      });
       c.socket.on('error', reject);
       // A connection the server closed is replaced; a response it cut short counts as an error.
       c.socket.once('close', () => {
@@ -205,10 +223,22 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
         if (i >= 0) idle.splice(i, 1);
         if (c.busy) {
           c.busy = false;
-          errors++;
-          settle();
+          failed();
         }
-        if (settled < total) open().then(free, () => undefined);
+        if (!c.connected) return; // one that never opened is not replaced
+        alive--;
+        if (settled < total) {
+          open().then(
+            (fresh) => {
+              conns.push(fresh);
+              free(fresh);
+            },
+            () => {
+              // The server is gone: what waits for a connection, and what comes due, fails at once.
+              if (alive === 0) for (let w = waiting.shift(); w !== undefined; w = waiting.shift()) failed();
+            },
+          );
+        }
       });
     });
   for (let k = 0; k < o.connections; k++) conns.push(await open());
@@ -225,6 +255,7 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
       sent++;
       const c = idle.pop();
       if (c) send(c, dueAt);
+      else if (alive === 0) failed();
       else waiting.push(dueAt);
     }
     if (sent < total) setTimeout(tick, 1);
