@@ -258,7 +258,8 @@ async function main(): Promise<void> {
     }
     summary.push(
       row('search throughput (req/s)', audited.perSecond, 1500, 'min'),
-      row('search p99 at 1,500 req/s offered (ms)', paced.p99, 25, 'max'),
+      // A run in which searches failed has no latency figure to meet the target with.
+      row('search p99 at 1,500 req/s offered (ms)', paced.errors === 0 ? paced.p99 : Number.POSITIVE_INFINITY, 25, 'max'),
       row('search p99 at saturation, 32 conns (ms)', audited.p99, undefined, undefined),
       row('audited / unaudited (%)', auditRatio * 100, 75, 'min'),
       row('policy overhead (%)', policyOverhead * 100, 10, 'max'),
