@@ -231,7 +231,8 @@ export async function pacedLoad(o: { url: string; headers: Record<string, string
           open().then(
             (fresh) => {
               conns.push(fresh);
-              free(fresh);
+              if (settled < total) free(fresh);
+              else fresh.socket.destroy(); // the run ended while it connected
             },
             () => {
               // The server is gone: what waits for a connection, and what comes due, fails at once.
