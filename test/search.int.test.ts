@@ -119,6 +119,21 @@ describe('ImagingStudy search', () => {
     await s.db.query(`delete from imaging_study where resource like '%"NEW"%'`);
   });
 
+  it('when the first page holds every match, then the Bundle says the total; when more pages follow, only _total=accurate counts them', async () => {
+    const all = await get(s, clinician, `/fhir/ImagingStudy?${Q}`);
+    expect(all.body.total).toBe(5);
+    const paged = await get(s, clinician, `/fhir/ImagingStudy?${Q}&_count=2`);
+    expect(paged.body.total).toBeUndefined();
+    const next = paged.body.link.find((l: { relation: string }) => l.relation === 'next');
+    const last = await get(s, clinician, next.url.replace(s.baseUrl, ''));
+    expect(last.body.total).toBeUndefined();
+    const counted = await get(s, clinician, `/fhir/ImagingStudy?${Q}&_count=2&_total=accurate`);
+    expect(counted.body.total).toBe(5);
+    expect(ids(counted)).toHaveLength(2);
+    const nobody = await get(s, clinician, `/fhir/ImagingStudy?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|${patient(199)}`);
+    expect(nobody.body.total).toBe(0);
+  });
+
   it('when _summary=count, then the total and no entries', async () => {
     const res = await get(s, clinician, `/fhir/ImagingStudy?${Q}&_summary=count`);
     expect(res.body.total).toBe(5);

@@ -329,11 +329,14 @@ async function finishPage(
       for (const e of inc.rows) entries.push(entryText(`${req.fhirBase}/Endpoint/${e.id}`, e.resource, 'include'));
     }
   }
+  // A first page that holds every match knows the total without counting: it says so, as NRL
+  // does. Withheld pointers are not among the rows, so they are not in it either.
+  const known = total ?? (!s.cursor && !more ? rows.length : undefined);
   return {
-    bundle: bundleText(links, entries, warnings, total),
+    bundle: bundleText(links, entries, warnings, known),
     returned: rows.map((row) => ({ type: def.type, id: row.id, version: row.version, patient: row.patient_nhs })),
     patients: s.patients,
-    total,
+    total: known,
     withheld,
   };
 }
