@@ -131,49 +131,52 @@ export function pool(variant: string, samples: Sample[]): LoadResult {
   };
 }
 
-/** One variant: start its server, check one search answers 200, warm up, measure, stop. */
-async function runOnce(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variant: LoadVariant, round: number): Promise<Sample> {
-  const { child, url } = await startChild(o, variant);
+/** Starts a variant's server and checks that one search answers 200 with entries. */
+async function startChecked(o: BenchOptions, variant: LoadVariant, token: string, patients: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
+  const started = await startChild(o, variant);
   try {
-    const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
-    const probe = await fetch(`${url}/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${patients[0] as string}`)}`, { headers: { authorization: `Bearer ${token}` } });
+    const probe = await fetch(`${started.url}/fhir/ImagingStudy?patient.identifier=${encodeURIComponent(`${NHS}|${patients[0] as string}`)}`, { headers: { authorization: `Bearer ${token}` } });
     const body = (await probe.json()) as { entry?: unknown[] };
     if (probe.status !== 200 || !body.entry?.length) throw new Error(`a probe search answered HTTP ${probe.status} with ${body.entry?.length ?? 0} entries`);
-    if (o.warmupSeconds > 0) await cannon(url, token, patients, o.connections, o.warmupSeconds);
-    log(`load ${variant.name}, round ${round}: ${o.connections} connections for ${o.loadSeconds} s`);
-    const r = await cannon(url, token, patients, o.connections, o.loadSeconds);
-    log(`  ${Math.round(r.requests / r.seconds)} req/s`);
-    return r;
-  } finally {
-    await stopChild(child);
+    return started;
+  } catch (e) {
+    await stopChild(started.child);
+    throw e;
   }
 }
 
 /**
- * The variants interleaved over `rounds`, each run on a fresh server. On a shared 2-core box a
- * single run of each drifts with checkpoints and autovacuum, and interleaving spreads that drift
- * over all variants instead of charging it to one. Two more guards against order effects: an
- * untimed warm-up load first (after the seed's vacuum and checkpoint, the first server otherwise
- * meets a cold cache), and each round starts one variant further on (A B C, B C A, C A B, ...), so
- * no variant is always the one that runs after a restart of the same kind.
+ * The variants' loads in short slices taken in turn, each variant on its own server, all servers
+ * up for the whole run (an idle one costs the box nothing). The host's speed drifts by tens of
+ * per cent over a minute (other tenants, checkpoints), more than the effects measured; slices a
+ * few seconds apart see nearly the same host, so the ratio of neighbouring slices is what the
+ * figures are made of (their median over the rounds). Guards against order effects: every server
+ * gets the same untimed warm-up load first, and each round starts one variant further on
+ * (A B C, B C A, C A B, ...).
  */
 export async function runLoads(o: BenchOptions, issuer: DevIssuer, patients: readonly string[], variants: LoadVariant[]): Promise<LoadResult[]> {
   const samples = variants.map((): Sample[] => []);
-  if (o.warmupSeconds > 0 && variants[0]) {
-    const { child, url } = await startChild(o, variants[0]);
-    try {
-      const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
-      log(`warm-up load (untimed): ${o.connections} connections for ${o.warmupSeconds * 5} s`);
-      await cannon(url, token, patients, o.connections, o.warmupSeconds * 5);
-    } finally {
-      await stopChild(child);
+  const token = await issuer.mint({ org: 'RB01', role: 'clinician', audience: BENCH_AUDIENCE, expiresInSeconds: 3600 });
+  const servers: { child: ChildProcess; url: string }[] = [];
+  try {
+    for (const v of variants) servers.push(await startChecked(o, v, token, patients));
+    if (o.warmupSeconds > 0) {
+      log(`warm-up load (untimed): ${o.connections} connections for ${o.warmupSeconds * 3} s on each of the ${variants.length} servers`);
+      for (const s of servers) await cannon(s.url, token, patients, o.connections, o.warmupSeconds * 3);
     }
-  }
-  for (let round = 1; round <= o.rounds; round++) {
-    for (let k = 0; k < variants.length; k++) {
-      const i = (k + round - 1) % variants.length;
-      samples[i]?.push(await runOnce(o, issuer, patients, variants[i] as LoadVariant, round));
+    log(`${o.rounds} rounds of ${o.connections} connections for ${o.loadSeconds} s on each server in turn`);
+    for (let round = 1; round <= o.rounds; round++) {
+      const line: string[] = [];
+      for (let k = 0; k < variants.length; k++) {
+        const i = (k + round - 1) % variants.length;
+        const r = await cannon((servers[i] as { url: string }).url, token, patients, o.connections, o.loadSeconds);
+        samples[i]?.push(r);
+        line.push(`${(variants[i] as LoadVariant).name.split(' (')[0]} ${Math.round(r.requests / r.seconds)}`);
+      }
+      log(`  round ${round}: ${line.join(' · ')} req/s`);
     }
+  } finally {
+    for (const s of servers) await stopChild(s.child);
   }
   return variants.map((v, i) => pool(v.name, samples[i] ?? []));
 }
