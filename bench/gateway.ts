@@ -136,7 +136,7 @@ function compileRegistry(): string {
 
 async function startChild(entry: string, databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
   const child = fork(entry, [], {
-    execArgv: [],
+    execArgv: process.env.BENCH_CHILD_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CHILD_CPU_PROF}`] : [],
     env: { ...process.env, DATABASE_URL: databaseUrl, LOCUS_AUDIENCE: BENCH_AUDIENCE, LOCUS_LOG_LEVEL: 'warn', BENCH_ISSUER_DIR: ISSUER_DIR, BENCH_SCHEMA: GATEWAY_SCHEMA },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
