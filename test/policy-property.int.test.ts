@@ -124,3 +124,43 @@ describe('the SQL policy predicate and the pure decision agree', () => {
     expect(compared).toBe(2 * 60 * ORGS.length * 2 * 8);
   });
 });
+
+describe('the consent check stays out of the plan of a search for patients without a Consent (migration 011)', () => {
+  /** Every relation and index a plan reads, from EXPLAIN (FORMAT JSON). */
+  function relationsOf(plan: unknown, into = new Set<string>()): Set<string> {
+    if (Array.isArray(plan)) for (const p of plan) relationsOf(p, into);
+    else if (plan && typeof plan === 'object') {
+      for (const [k, v] of Object.entries(plan)) {
+        if ((k === 'Relation Name' || k === 'Index Name') && typeof v === 'string') into.add(v);
+        else relationsOf(v, into);
+      }
+    }
+    return into;
+  }
+
+  it('when a network trust\'s patient search is planned, then the consent table is not among the relations it reads, and a Consent recorded later still withholds the pointer', async () => {
+    await db.exec('delete from document_reference; delete from consent; delete from sharing_agreement;');
+    const nhs = testNhsNumber(7);
+    await db.query(
+      `insert into document_reference (id, version, last_updated, patient_nhs, custodian_ods, master_identifier, identifiers, types, categories, settings, date, status, related, modalities, security, resource)
+       values ('q1', 1, now(), $1, 'RJE', 'q1', '{}', '{}', $2, '{}', now(), 'current', '{}', '{}', '{}', '{}')`,
+      [nhs, ['http://snomed.info/sct|103693007']],
+    );
+    const policy = networkPolicy(db, { refreshMs: 0 });
+    await policy.refresh();
+    const principal: Principal = { subject: 'u', issuer: 'i', organization: 'RRK', role: 'clinician', scopes: parseScopes('user/*.rs'), purposeOfUse: 'TREAT' };
+    const visibleIds = async (): Promise<string[]> => {
+      const b = new SqlBuilder();
+      const sql = `select t.id from document_reference t where t.patient_nhs = ${b.param(nhs)} and ${policy.visible(principal, 't', 'DocumentReference', b, NOW)}`;
+      const plan = await db.query<Record<string, unknown>>(`explain (format json) ${sql}`, b.params);
+      const relations = relationsOf(plan.rows.map((r) => Object.values(r)[0]).map((v) => (typeof v === 'string' ? JSON.parse(v) : v)));
+      expect(relations.has('document_reference')).toBe(true);
+      expect([...relations].filter((r) => r.startsWith('consent'))).toEqual([]);
+      return (await db.query<{ id: string }>(sql, b.params)).rows.map((r) => r.id);
+    };
+    expect(await visibleIds()).toEqual(['q1']);
+    await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ('c7', 1, now(), $1, null, 'active', $2::jsonb, '{}')`, [nhs, JSON.stringify([{ orgs: [], categories: [], start: null, end: null }])]);
+    expect(await visibleIds()).toEqual([]);
+    policy.close();
+  });
+});
