@@ -58,17 +58,11 @@ describe('the SQL policy predicate and the pure decision agree', () => {
       }
       const patients = [testNhsNumber(1), testNhsNumber(2)];
       const consents = new Map<string, DenyRule[]>();
-      const recordConsents = async (): Promise<void> => {
-        for (const nhs of patients) {
-          const rules: DenyRule[] = random() < 0.5 ? [] : [{ orgs: random() < 0.5 ? [] : [pick(ORGS).ods], categories: random() < 0.5 ? [] : [pick(CATS)], start: pick(PERIODS)[0], end: pick(PERIODS)[1] }];
-          consents.set(nhs, rules);
-          await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ($1, 1, now(), $2, null, 'active', $3::jsonb, '{}')`, [`c${nhs}`, nhs, JSON.stringify(rules)]);
-        }
-      };
-      // Consents recorded before the pointers in half the worlds and after them in the other half:
-      // the database marks the rows the policy must check either way (migration 011).
-      const consentsFirst = world % 2 === 0;
-      if (consentsFirst) await recordConsents();
+      for (const nhs of patients) {
+        const rules: DenyRule[] = random() < 0.5 ? [] : [{ orgs: random() < 0.5 ? [] : [pick(ORGS).ods], categories: random() < 0.5 ? [] : [pick(CATS)], start: pick(PERIODS)[0], end: pick(PERIODS)[1] }];
+        consents.set(nhs, rules);
+        await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ($1, 1, now(), $2, null, 'active', $3::jsonb, '{}')`, [`c${nhs}`, nhs, JSON.stringify(rules)]);
+      }
       const pointers = Array.from({ length: 8 }, (_, i) => ({
         id: `p${i}`,
         custodian: pick(ORGS).ods,
@@ -83,7 +77,6 @@ describe('the SQL policy predicate and the pure decision agree', () => {
           [p.id, p.nhs, p.custodian, [`http://snomed.info/sct|${p.category}`], p.security],
         );
       }
-      if (!consentsFirst) await recordConsents();
       const withSnapshot = networkPolicy(db, { refreshMs: 0 });
       await withSnapshot.refresh();
       for (const [policyName, policy] of [['in-SQL lookups', networkPolicy()], ['directory snapshot', withSnapshot]] as const) {
@@ -93,12 +86,20 @@ describe('the SQL policy predicate and the pure decision agree', () => {
           const b = new SqlBuilder();
           const where = policy.visible(principal, 't', 'DocumentReference', b, NOW);
           const sqlVisible = new Set((await db.query<{ id: string }>(`select t.id from document_reference t where ${where}`, b.params)).rows.map((r) => r.id));
-          // What break-glass could reveal (the searchset notice), per row and per patient, and the reach that scans both.
+          // The one-patient form (consents checked once per query) must agree with the per-row form.
+          const pinned = new Set<string>();
+          for (const nhs of patients) {
+            const pb = new SqlBuilder();
+            const pinnedWhere = `t.patient_nhs = ${pb.param(nhs)} and ${policy.visible(principal, 't', 'DocumentReference', pb, NOW, nhs)}`;
+            for (const r of (await db.query<{ id: string }>(`select t.id from document_reference t where ${pinnedWhere}`, pb.params)).rows) pinned.add(r.id);
+          }
+          expect([...pinned].sort()).toEqual([...sqlVisible].sort());
+          // What break-glass could reveal (the searchset notice), per row and pinned, and the reach that scans both.
           const revealable = new Set<string>();
           const reach = new Set<string>();
           for (const nhs of patients) {
             const rb = new SqlBuilder();
-            const r = policy.revealableByBreakGlass?.(principal, 't', 'DocumentReference', rb, NOW);
+            const r = policy.revealableByBreakGlass?.(principal, 't', 'DocumentReference', rb, NOW, nhs);
             if (r) for (const row of (await db.query<{ id: string }>(`select t.id from document_reference t where t.patient_nhs = ${rb.param(nhs)} and ${r}`, rb.params)).rows) revealable.add(row.id);
             const xb = new SqlBuilder();
             const x = policy.reach?.(principal, 't', 'DocumentReference', xb, NOW) as string;
@@ -122,45 +123,5 @@ describe('the SQL policy predicate and the pure decision agree', () => {
       }
     }
     expect(compared).toBe(2 * 60 * ORGS.length * 2 * 8);
-  });
-});
-
-describe('the consent check stays out of the plan of a search for patients without a Consent (migration 011)', () => {
-  /** Every relation and index a plan reads, from EXPLAIN (FORMAT JSON). */
-  function relationsOf(plan: unknown, into = new Set<string>()): Set<string> {
-    if (Array.isArray(plan)) for (const p of plan) relationsOf(p, into);
-    else if (plan && typeof plan === 'object') {
-      for (const [k, v] of Object.entries(plan)) {
-        if ((k === 'Relation Name' || k === 'Index Name') && typeof v === 'string') into.add(v);
-        else relationsOf(v, into);
-      }
-    }
-    return into;
-  }
-
-  it('when a network trust\'s patient search is planned, then the consent table is not among the relations it reads, and a Consent recorded later still withholds the pointer', async () => {
-    await db.exec('delete from document_reference; delete from consent; delete from sharing_agreement;');
-    const nhs = testNhsNumber(7);
-    await db.query(
-      `insert into document_reference (id, version, last_updated, patient_nhs, custodian_ods, master_identifier, identifiers, types, categories, settings, date, status, related, modalities, security, resource)
-       values ('q1', 1, now(), $1, 'RJE', 'q1', '{}', '{}', $2, '{}', now(), 'current', '{}', '{}', '{}', '{}')`,
-      [nhs, ['http://snomed.info/sct|103693007']],
-    );
-    const policy = networkPolicy(db, { refreshMs: 0 });
-    await policy.refresh();
-    const principal: Principal = { subject: 'u', issuer: 'i', organization: 'RRK', role: 'clinician', scopes: parseScopes('user/*.rs'), purposeOfUse: 'TREAT' };
-    const visibleIds = async (): Promise<string[]> => {
-      const b = new SqlBuilder();
-      const sql = `select t.id from document_reference t where t.patient_nhs = ${b.param(nhs)} and ${policy.visible(principal, 't', 'DocumentReference', b, NOW)}`;
-      const plan = await db.query<Record<string, unknown>>(`explain (format json) ${sql}`, b.params);
-      const relations = relationsOf(plan.rows.map((r) => Object.values(r)[0]).map((v) => (typeof v === 'string' ? JSON.parse(v) : v)));
-      expect(relations.has('document_reference')).toBe(true);
-      expect([...relations].filter((r) => r.startsWith('consent'))).toEqual([]);
-      return (await db.query<{ id: string }>(sql, b.params)).rows.map((r) => r.id);
-    };
-    expect(await visibleIds()).toEqual(['q1']);
-    await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ('c7', 1, now(), $1, null, 'active', $2::jsonb, '{}')`, [nhs, JSON.stringify([{ orgs: [], categories: [], start: null, end: null }])]);
-    expect(await visibleIds()).toEqual([]);
-    policy.close();
   });
 });

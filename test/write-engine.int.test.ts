@@ -1,7 +1,6 @@
 import type { Principal } from '../src/access/principal';
 import { parseScopes } from '../src/access/principal';
-import { consentDef, endpointDef, imagingStudyDef, organizationDef } from '../src/registry/resource-types';
-import { aConsent } from '../src/demo/seed';
+import { endpointDef, imagingStudyDef, organizationDef } from '../src/registry/resource-types';
 import type { WriteRequest } from '../src/registry/write-engine';
 import { writeResources } from '../src/registry/write-engine';
 import type { Database, Queryable } from '../src/store/database';
@@ -52,55 +51,5 @@ describe('set-based writes', () => {
       expect(outcomes.every((o) => o.code === 'RESOURCE_UNCHANGED')).toBe(true);
       expect(c.count()).toBeLessThanOrEqual(statements[0] as number);
     });
-  });
-});
-
-describe('consent marks under concurrent writes (migration 011, the write engine\'s advisory lock)', () => {
-  /** Runs `first` in a transaction held open after its writes, starts `second` meanwhile, then lets the first commit. */
-  async function overlap(first: WriteRequest[], second: WriteRequest[]): Promise<void> {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let wrote!: () => void;
-    const written = new Promise<void>((r) => (wrote = r));
-    const one = db.transaction(async (tx) => {
-      await writeResources(tx, system('RRK'), first);
-      wrote();
-      await gate;
-    });
-    await written;
-    const two = db.transaction((tx) => writeResources(tx, system('RRK'), second));
-    // Time for the second writer to run as far as it can before the first commits.
-    await new Promise((r) => setTimeout(r, 300));
-    release();
-    await Promise.all([one, two]);
-  }
-
-  async function marks(nhs: string): Promise<{ current: boolean[]; versions: boolean[] }> {
-    const current = await db.query<{ consent_recorded: boolean }>('select consent_recorded from imaging_study where patient_nhs = $1', [nhs]);
-    const versions = await db.query<{ consent_recorded: boolean }>("select consent_recorded from resource_version where resource_type = 'ImagingStudy' and patient_nhs = $1", [nhs]);
-    return { current: current.rows.map((r) => r.consent_recorded), versions: versions.rows.map((r) => r.consent_recorded) };
-  }
-
-  const study = (nhs: string): WriteRequest => ({ method: 'POST', def: imagingStudyDef, resource: aStudy({ endpointId, nhs }), at: 'ImagingStudy' });
-  const optOut = (nhs: string): WriteRequest => ({ method: 'POST', def: consentDef, resource: aConsent(nhs, [], 'RRK'), at: 'Consent' });
-
-  it('when a Consent is recorded while a publish for the same patient is still open, then the published pointer is marked for the consent check', async () => {
-    const nhs = patient(901);
-    await overlap([study(nhs)], [optOut(nhs)]);
-    expect(await marks(nhs)).toEqual({ current: [true], versions: [true] });
-  });
-
-  it('when a pointer is published while a Consent for its patient is still open, then the pointer is marked once the Consent commits', async () => {
-    const nhs = patient(902);
-    await overlap([optOut(nhs)], [study(nhs)]);
-    expect(await marks(nhs)).toEqual({ current: [true], versions: [true] });
-  });
-
-  it('when pointers of a patient without a Consent are published, then they are not marked, and a later Consent marks them and their versions', async () => {
-    const nhs = patient(903);
-    await db.transaction((tx) => writeResources(tx, system('RRK'), [study(nhs), study(nhs)]));
-    expect(await marks(nhs)).toEqual({ current: [false, false], versions: [false, false] });
-    await db.transaction((tx) => writeResources(tx, system('RRK'), [optOut(nhs)]));
-    expect(await marks(nhs)).toEqual({ current: [true, true], versions: [true, true] });
   });
 });

@@ -19,16 +19,18 @@ function categoryOf(alias: string, kind: Kind): string {
 
 /**
  * The values a predicate refers to, as named slots. Predicates are compiled once per shape (which
- * rule, table kind, alias, break-glass or not) into a template with
+ * rule, table kind, alias, break-glass or not, pinned to a patient or not) into a template with
  * these slots, and each query fills the slots with placeholders (`fill`): building the SQL text
  * costs a replace, not a compile.
  */
-type Slot = 'org' | 'now' | 'purpose' | 'sharedStudy' | 'sharedReport' | 'related';
+type Slot = 'org' | 'now' | 'purpose' | 'patient' | 'sharedStudy' | 'sharedReport' | 'related';
 
 interface Bound {
   org: string;
   now: string;
   purpose: string;
+  /** The one patient the query is pinned to, when the caller said so (see `PointerPolicy.visible`). */
+  patient?: string;
   sharedStudy: string;
   sharedReport: string;
   related: string;
@@ -36,11 +38,12 @@ interface Bound {
 
 const slot = (name: Slot): string => `\u0000${name}\u0000`;
 
-function slots(): Bound {
+function slots(pinned: boolean): Bound {
   return {
     org: slot('org'),
     now: slot('now'),
     purpose: slot('purpose'),
+    patient: pinned ? slot('patient') : undefined,
     sharedStudy: slot('sharedStudy'),
     sharedReport: slot('sharedReport'),
     related: slot('related'),
@@ -63,13 +66,14 @@ function compileTemplate(text: string): Template {
  * Binds each slot the template uses, once per statement however often it appears (SqlBuilder.text);
  * slots it does not use are not bound (PostgreSQL cannot type a placeholder the SQL never uses).
  */
-function fill(t: Template, b: SqlBuilder, principal: Principal, now: Date, snapshot: DirectorySnapshot | undefined): string {
+function fill(t: Template, b: SqlBuilder, principal: Principal, now: Date, patient: string | undefined, snapshot: DirectorySnapshot | undefined): string {
   const bound: Partial<Record<Slot, string>> = {};
   const placeholder = (name: Slot): string => {
     switch (name) {
       case 'org': return b.text(principal.organization);
       case 'now': return b.text(now.toISOString(), 'timestamptz');
       case 'purpose': return b.text(principal.purposeOfUse);
+      case 'patient': return b.text(patient as string);
       default: {
         const lists = callerScope(snapshot as DirectorySnapshot, principal.organization, principal.purposeOfUse, now).literals;
         return b.text(lists[name], 'text[]');
@@ -97,15 +101,26 @@ function related(alias: string, v: Bound): string {
 }
 
 /**
- * A patient's active deny rules that cover this caller and this pointer's category. Only rows whose
- * `consent_recorded` flag is set (migration 011: the database sets it on every row of a patient
- * with an active Consent) call `consent_denies`, which probes the consent index and tests the rules
- * found with `consent_rules_deny`. The consent table appears nowhere in the search's own plan, so
- * a search for a patient without consents does not open it (the probe, even on an empty table,
- * was most of what the policy cost a search). CASE keeps the order: the flag is read first.
+ * A patient's active deny rules that cover this caller and this pointer's category: a probe of the
+ * consent index, with the rules of any consent found tested by `consent_rules_deny` (migration
+ * 009), which keeps the rule tests out of the search's plan.
+ *
+ * When the query is pinned to one patient, the check depends on the row only through its
+ * category, so it is written uncorrelated, once per category: PostgreSQL runs each as an InitPlan,
+ * one probe per query instead of one per row. Otherwise it is a correlated scalar subquery, so
+ * that PostgreSQL probes the index for each candidate row's patient (a correlated EXISTS under OR
+ * may be planned as a hash over every active consent in the table).
  */
 function consentDenied(alias: string, kind: Kind, v: Bound): string {
-  return `(case when ${alias}.consent_recorded then consent_denies(${alias}.patient_nhs, ${v.org}, ${categoryOf(alias, kind)}, ${v.now}) else false end)`;
+  const patient = v.patient;
+  const covers = (category: string): string => `c.status = 'active' and consent_rules_deny(c.rules, ${v.org}, ${category}, ${v.now})`;
+  if (patient === undefined) {
+    return `coalesce((select true from consent c where c.patient_nhs = ${alias}.patient_nhs and ${covers(categoryOf(alias, kind))} limit 1), false)`;
+  }
+  const denied = (category: string): string => `exists (select 1 from consent c where c.patient_nhs = ${patient} and ${covers(`'${category}'`)})`;
+  return kind === 'ImagingStudy'
+    ? denied(CATEGORY_STUDY)
+    : `(case when ${alias}.categories @> array['${SNOMED_SYSTEM}|${CATEGORY_REPORT}'] then ${denied(CATEGORY_REPORT)} else ${denied(CATEGORY_STUDY)} end)`;
 }
 
 function permittedWithoutBreakGlass(alias: string, kind: Kind, v: Bound): string {
@@ -146,17 +161,17 @@ function inSql(alias: string, kind: Kind, want: Want, breakGlass: boolean, v: Bo
 
 type Want = 'visible' | 'revealable';
 
-/** Templates by alias, then by the shape's four yes/no choices as bits. */
+/** Templates by alias, then by the shape's five yes/no choices as bits. */
 const templates = new Map<string, Template[]>();
 
-function template(form: 'snapshot' | 'sql', alias: string, kind: Kind, want: Want, breakGlass: boolean): Template {
+function template(form: 'snapshot' | 'sql', alias: string, kind: Kind, want: Want, breakGlass: boolean, pinned: boolean): Template {
   let byShape = templates.get(alias);
   if (byShape === undefined) {
     byShape = [];
     templates.set(alias, byShape);
   }
-  const shape = (form === 'snapshot' ? 1 : 0) | (kind === 'ImagingStudy' ? 2 : 0) | (want === 'visible' ? 4 : 0) | (breakGlass ? 8 : 0);
-  return (byShape[shape] ??= compileTemplate((form === 'snapshot' ? withSnapshot : inSql)(alias, kind, want, breakGlass, slots())));
+  const shape = (form === 'snapshot' ? 1 : 0) | (kind === 'ImagingStudy' ? 2 : 0) | (want === 'visible' ? 4 : 0) | (breakGlass ? 8 : 0) | (pinned ? 16 : 0);
+  return (byShape[shape] ??= compileTemplate((form === 'snapshot' ? withSnapshot : inSql)(alias, kind, want, breakGlass, slots(pinned))));
 }
 
 export interface NetworkPolicy extends PointerPolicy {
@@ -191,18 +206,19 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
     close() {
       if (timer) clearInterval(timer);
     },
-    visible(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string {
-      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', isBreakGlass(principal)), b, principal, now, snapshot);
+    visible(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient?: string): string {
+      const t = template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', isBreakGlass(principal), patient !== undefined);
+      return fill(t, b, principal, now, patient, snapshot);
     },
     reach(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string {
-      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', true), b, principal, now, snapshot);
+      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot);
     },
     breakGlassCouldReveal(principal: Principal): boolean {
       return !isBreakGlass(principal);
     },
-    revealableByBreakGlass(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string | undefined {
+    revealableByBreakGlass(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient?: string): string | undefined {
       if (isBreakGlass(principal)) return undefined;
-      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'revealable', false), b, principal, now, snapshot);
+      return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'revealable', false, patient !== undefined), b, principal, now, patient, snapshot);
     },
   };
 }

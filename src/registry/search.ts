@@ -184,7 +184,8 @@ export async function searchResources(q: Queryable, req: SearchRequest): Promise
   const s = parseSearch(req);
   const { def } = req;
   const { b } = s;
-  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now) : undefined;
+  const onePatient = new Set(s.patients).size === 1 ? s.patients[0] : undefined;
+  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now, onePatient) : undefined;
   const where = visible ? [...s.where, visible] : [...s.where];
   const warnings: IssueDetail[] = s.ignored.map(ignoredParamWarning);
   const base = `${req.fhirBase}/${def.type}`;
@@ -254,7 +255,7 @@ async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where
   // Statements after the first are composed afresh: every placeholder bound must appear in the SQL.
   const again = (): { s2: ParsedSearch; visible2: string } => {
     const s2 = parseSearch(req);
-    return { s2, visible2: policy.visible(principal, 't', kind, s2.b, now) };
+    return { s2, visible2: policy.visible(principal, 't', kind, s2.b, now, onePatient) };
   };
   const reach = !s.cursor && onePatient !== undefined ? policy.reach?.(principal, 't', kind, b, now) : undefined;
   if (reach !== undefined) {
@@ -271,14 +272,14 @@ async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where
     }
     // A full page and nothing withheld on it: is anything withheld further on?
     const last = seen[seen.length - 1] as ScanRow;
-    const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, s2.b, now) as string;
+    const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, s2.b, now, onePatient) as string;
     const past = await q.query<{ w: boolean }>(
       `select exists (select 1 from ${def.table} t where ${[...s2.where, revealable].join(' and ')}${keysetAfter(s2.b, sort.column, desc, last.sort_key, last.id as string)}) as w`,
       s2.b.params,
     );
     return { rows: shown, withheld: past.rows[0]?.w === true };
   }
-  const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, b, now) as string;
+  const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, b, now, onePatient) as string;
   const page = `select ${cols} from ${def.table} t where ${where.join(' and ')}${cursorOf(b, s)} ${order}`;
   const sql = `select p.*, w.withheld from (select exists (select 1 from ${def.table} t where ${[...s.where, revealable].join(' and ')}) as withheld) w
     left join lateral (${page}) p on true order by p.sort_key ${dir}, p.id ${dir}`;

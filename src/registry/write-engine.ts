@@ -83,7 +83,6 @@ export async function writeResources(
   requests: readonly WriteRequest[],
   now: Date = new Date(),
 ): Promise<WriteOutcome[]> {
-  await orderAgainstConsentWrites(tx, requests);
   const planned = await resolveTargets(tx, principal, requests);
   resolveUrnReferences(planned);
   for (const p of planned) {
@@ -127,25 +126,6 @@ export async function writeResources(
     throw mapUniqueViolation(e);
   }
   return outcomes;
-}
-
-/** Advisory lock key (two int4s): 'Locu' and the consent_recorded marks (migration 011). */
-const CONSENT_MARKS_LOCK = [0x4c6f6375, 1] as const;
-
-/**
- * Orders pointer writes against Consent writes, so that no pointer misses its patient's
- * `consent_recorded` mark (migration 011) in a race. Pointer writes hold the lock shared and do
- * not wait for one another; a Consent write holds it exclusively, so it waits for pointer writes
- * in flight (its trigger's update then sees their rows) and those that start meanwhile wait for it
- * (their triggers then see the Consent). Taken first, before any row lock, so it adds no deadlock.
- * Consents are rare writes: the pause they cause publishing is one short transaction.
- */
-async function orderAgainstConsentWrites(tx: Queryable, requests: readonly WriteRequest[]): Promise<void> {
-  if (requests.some((r) => r.def.type === 'Consent' && r.method !== 'DELETE')) {
-    await tx.query('select pg_advisory_xact_lock($1, $2)', [...CONSENT_MARKS_LOCK]);
-  } else if (requests.some((r) => r.def.pointer)) {
-    await tx.query('select pg_advisory_xact_lock_shared($1, $2)', [...CONSENT_MARKS_LOCK]);
-  }
 }
 
 function mapUniqueViolation(e: unknown): unknown {
