@@ -14,8 +14,9 @@ import { BENCH_SCHEMA, DEFAULT_DATABASE_URL, benchPatients, fmt, openBenchDataba
 
 /**
  * `npx tsx bench/sql-costs.ts`: the database side of one patient search and one AuditEvent, on
- * the schema `npm run bench` seeded, one connection, sequential (no contention). Prints the
- * search statement's cost under each plan-cache mode with the network and allow-all policies,
+ * the schema `npm run bench` seeded, sequential (no contention). Prints the search statement's
+ * cost under each plan-cache mode with the network and allow-all policies (taking turns in blocks
+ * of 100 statements, one connection each),
  * its EXPLAIN ANALYZE, and the audit insert's cost with and without a durable commit. Each cost is
  * the wall time per statement and, with the server on this machine, the backend's CPU time.
  */
@@ -79,17 +80,38 @@ function queryable(client: pg.Client): Queryable {
   };
 }
 
-async function searchCost(policy: PointerPolicy, mode: string, patients: string[]): Promise<Cost> {
-  const client = await connect(`-c plan_cache_mode=${mode}`);
-  const q = queryable(client);
-  const cost = await timed(client, async () => {
-    for (let i = 0; i < N; i++) {
-      const nhs = patients[(i * 7919) % patients.length] as string;
-      await searchResources(q, { def: imagingStudyDef, params: [['patient.identifier', `${NHS}|${nhs}`]], strict: false, principal, policy, fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20 });
+/** Statements per block: the variants take turns in blocks this long, so drift falls on all alike. */
+const BLOCK = 100;
+
+/**
+ * Each policy's patient search under one plan-cache mode, the policies taking turns in blocks of
+ * `BLOCK` statements, each on its own connection (its own prepared statements and plan cache).
+ * Time counts only while a variant's own statements run; the first block of each is untimed.
+ */
+async function searchCosts(policies: readonly PointerPolicy[], mode: string, patients: string[]): Promise<Cost[]> {
+  const runs = await Promise.all(
+    policies.map(async (policy) => {
+      const client = await connect(`-c plan_cache_mode=${mode}`);
+      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number;
+      return { policy, client, q: queryable(client), pid, ns: 0, cpuNs: 0 as number | undefined };
+    }),
+  );
+  for (let first = 0; first < N + BLOCK; first += BLOCK) {
+    for (const run of runs) {
+      const cpu0 = backendCpuNs(run.pid);
+      const t0 = process.hrtime.bigint();
+      for (let i = first; i < first + BLOCK; i++) {
+        const nhs = patients[(i * 7919) % patients.length] as string;
+        await searchResources(run.q, { def: imagingStudyDef, params: [['patient.identifier', `${NHS}|${nhs}`]], strict: false, principal, policy: run.policy, fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20 });
+      }
+      if (first === 0) continue;
+      run.ns += Number(process.hrtime.bigint() - t0);
+      const cpu1 = backendCpuNs(run.pid);
+      run.cpuNs = cpu0 === undefined || cpu1 === undefined || run.cpuNs === undefined ? undefined : run.cpuNs + (cpu1 - cpu0);
     }
-  });
-  await client.end();
-  return cost;
+  }
+  await Promise.all(runs.map((r) => r.client.end()));
+  return runs.map((r) => ({ ms: r.ns / 1e6 / N, backendUs: r.cpuNs === undefined ? undefined : r.cpuNs / 1e3 / N }));
 }
 
 async function explain(patients: string[], policy: PointerPolicy): Promise<void> {
@@ -124,13 +146,10 @@ async function main(): Promise<void> {
   const db = await openBenchDatabase(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, 1);
   const network = networkPolicy(db, { refreshMs: 0 });
   await network.refresh();
-  // One untimed pass first: whichever variant ran first otherwise paid for a cold cache (it made
-  // plan_cache_mode=auto, measured first, look twice as costly as the generic plan it uses).
-  await searchCost(network, 'auto', patients);
-  for (const [name, policy] of [['network policy', network], ['network policy before its first snapshot', networkPolicy()], ['allow-all policy', allowAllPolicy]] as const) {
-    for (const mode of ['auto', 'force_custom_plan', 'force_generic_plan']) {
-      console.log(`  patient search, ${name}, plan_cache_mode=${mode}: ${show(await searchCost(policy, mode, patients))}`);
-    }
+  const variants = [['network policy', network], ['network policy before its first snapshot', networkPolicy()], ['allow-all policy', allowAllPolicy]] as const;
+  for (const mode of ['auto', 'force_custom_plan', 'force_generic_plan']) {
+    const costs = await searchCosts(variants.map(([, policy]) => policy), mode, patients);
+    variants.forEach(([name], k) => console.log(`  patient search, ${name}, plan_cache_mode=${mode}: ${show(costs[k] as Cost)}`));
   }
   console.log(`  AuditEvent insert (chain update + insert + commit), synchronous_commit=on: ${show(await auditCost('on'))}`);
   console.log(`  AuditEvent insert, synchronous_commit=off: ${show(await auditCost('off'))}`);
