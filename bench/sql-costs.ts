@@ -16,9 +16,9 @@ import { BENCH_SCHEMA, DEFAULT_DATABASE_URL, benchPatients, fmt, openBenchDataba
  * `npx tsx bench/sql-costs.ts`: the database side of one patient search and one AuditEvent, on
  * the schema `npm run bench` seeded, sequential (no contention). Prints the search statement's
  * cost under each plan-cache mode with the network and allow-all policies (taking turns in blocks
- * of 100 statements, one connection each),
- * its EXPLAIN ANALYZE, and the audit insert's cost with and without a durable commit. Each cost is
- * the wall time per statement and, with the server on this machine, the backend's CPU time.
+ * of 100 statements, one connection each), its EXPLAIN ANALYZE, and the audit insert's cost with
+ * and without a durable commit. Each cost is the wall time per statement and, with the server on
+ * this machine, the backend's CPU time.
  */
 const N = Number(process.env.SQL_COSTS_N ?? 2000);
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
@@ -51,8 +51,12 @@ function backendCpuNs(pid: number): number | undefined {
   }
 }
 
+async function backendPid(client: pg.Client): Promise<number> {
+  return (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number;
+}
+
 async function timed(client: pg.Client, run: () => Promise<void>): Promise<Cost> {
-  const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number;
+  const pid = await backendPid(client);
   const cpu0 = backendCpuNs(pid);
   const t0 = process.hrtime.bigint();
   await run();
@@ -92,8 +96,7 @@ async function searchCosts(policies: readonly PointerPolicy[], mode: string, pat
   const runs = await Promise.all(
     policies.map(async (policy) => {
       const client = await connect(`-c plan_cache_mode=${mode}`);
-      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid as number;
-      return { policy, client, q: queryable(client), pid, ns: 0, cpuNs: 0 as number | undefined };
+      return { policy, client, q: queryable(client), pid: await backendPid(client), ns: 0, cpuNs: 0 as number | undefined };
     }),
   );
   for (let first = 0; first < N + BLOCK; first += BLOCK) {
