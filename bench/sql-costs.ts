@@ -144,7 +144,7 @@ async function auditCost(synchronousCommit: 'on' | 'off'): Promise<Cost> {
 
 async function main(): Promise<void> {
   const patients = benchPatients(Number(process.env.BENCH_PATIENTS ?? 10_000));
-  console.log(`database cost per statement, ${fmt(N)} sequential executions on one connection (schema ${BENCH_SCHEMA}):`);
+  console.log(`database cost per statement, ${fmt(N)} sequential executions per variant, one connection each (schema ${BENCH_SCHEMA}):`);
   // As in service: the policy keeps a snapshot of organisation kinds and agreements (network-policy.ts).
   const db = await openBenchDatabase(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL, 1);
   const network = networkPolicy(db, { refreshMs: 0 });
