@@ -6,7 +6,9 @@ import { decide } from '../src/access/policy-rules';
 import type { DenyRule } from '../src/registry/consent';
 import type { OrganizationKind } from '../src/registry/organization';
 import { testNhsNumber } from '../src/registry/nhs-number';
-import type { Database } from '../src/store/database';
+import type { Database, Queryable } from '../src/store/database';
+import { documentReferenceDef } from '../src/registry/resource-types';
+import { searchResources } from '../src/registry/search';
 import { SqlBuilder } from '../src/store/sql-builder';
 import { testDatabase } from './helpers/db';
 
@@ -47,6 +49,8 @@ describe('the SQL policy predicate and the pure decision agree', () => {
     const random = rng(20261123);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
     let compared = 0;
+    let quickScans = 0;
+    let shownRows = 0;
     for (let world = 0; world < 60; world++) {
       await db.exec('delete from document_reference; delete from consent; delete from sharing_agreement;');
       const agreements: Agreement[] = [];
@@ -58,9 +62,13 @@ describe('the SQL policy predicate and the pure decision agree', () => {
       }
       const patients = [testNhsNumber(1), testNhsNumber(2)];
       const consents = new Map<string, DenyRule[]>();
+      const consented = new Set<string>();
       for (const nhs of patients) {
         const rules: DenyRule[] = random() < 0.5 ? [] : [{ orgs: random() < 0.5 ? [] : [pick(ORGS).ods], categories: random() < 0.5 ? [] : [pick(CATS)], start: pick(PERIODS)[0], end: pick(PERIODS)[1] }];
         consents.set(nhs, rules);
+        // Some patients have no Consent at all (the common case, and the one the quick scan serves).
+        if (rules.length === 0 && random() < 0.5) continue;
+        consented.add(nhs);
         await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ($1, 1, now(), $2, null, 'active', $3::jsonb, '{}')`, [`c${nhs}`, nhs, JSON.stringify(rules)]);
       }
       const pointers = Array.from({ length: 8 }, (_, i) => ({
@@ -103,7 +111,25 @@ describe('the SQL policy predicate and the pure decision agree', () => {
             if (r) for (const row of (await db.query<{ id: string }>(`select t.id from document_reference t where t.patient_nhs = ${rb.param(nhs)} and ${r}`, rb.params)).rows) revealable.add(row.id);
             const xb = new SqlBuilder();
             const x = policy.reach?.(principal, 't', 'DocumentReference', xb, NOW) as string;
-            for (const row of (await db.query<{ id: string }>(`select t.id from document_reference t where t.patient_nhs = ${xb.param(nhs)} and ${x}`, xb.params)).rows) reach.add(row.id);
+            const reachOfPatient = (await db.query<{ id: string }>(`select t.id from document_reference t where t.patient_nhs = ${xb.param(nhs)} and ${x}`, xb.params)).rows.map((row) => row.id);
+            for (const id of reachOfPatient) reach.add(id);
+            // The quick scan: the same reach, and `shown` only for visible rows, for every row of a patient
+            // with no Consent and no labelled pointer.
+            const qb = new SqlBuilder();
+            const quick = policy.quickReach?.(principal, 't', 'DocumentReference', qb, NOW, nhs);
+            if (quick) {
+              quickScans++;
+              const rows = (await db.query<{ id: string; shown: boolean }>(`select t.id, ${quick.shown} as shown from document_reference t where t.patient_nhs = ${qb.param(nhs)} and ${quick.reach}`, qb.params)).rows;
+              expect(rows.map((r) => r.id).sort()).toEqual([...reachOfPatient].sort());
+              const plain = !consented.has(nhs);
+              for (const r of rows) {
+                const p = pointers.find((ptr) => ptr.id === r.id) as (typeof pointers)[number];
+                if (r.shown) shownRows++;
+                expect({ world, caller: caller.ods, pointer: r.id, shown: r.shown, visibleIfShown: r.shown ? sqlVisible.has(r.id) : true }).toEqual({
+                  world, caller: caller.ods, pointer: r.id, shown: plain && p.security.length === 0 ? true : r.shown, visibleIfShown: true,
+                });
+              }
+            }
           }
           const rb = new SqlBuilder();
           const perRow = policy.revealableByBreakGlass?.(principal, 't', 'DocumentReference', rb, NOW);
@@ -123,5 +149,48 @@ describe('the SQL policy predicate and the pure decision agree', () => {
       }
     }
     expect(compared).toBe(2 * 60 * ORGS.length * 2 * 8);
+    // The generated worlds exercise the quick scan, and it shows rows (it is not vacuously sound).
+    expect(quickScans).toBeGreaterThan(50);
+    expect(shownRows).toBeGreaterThan(100);
+  });
+});
+
+describe('a patient search takes the quick scan when it can', () => {
+  it('when the patient has no Consent and no labelled pointer, then one statement without the deny-rule test answers; with a Consent, the exact scan decides', async () => {
+    await db.exec('delete from document_reference; delete from consent; delete from sharing_agreement;');
+    const nhs = testNhsNumber(3);
+    for (const [i, custodian] of ['RRK', 'RJE', 'RL4', 'XIP01'].entries()) {
+      await db.query(
+        `insert into document_reference (id, version, last_updated, patient_nhs, custodian_ods, master_identifier, identifiers, types, categories, settings, date, status, related, modalities, security, resource)
+         values ($1, 1, now(), $2, $3, $1, '{}', '{}', $4, '{}', now() - make_interval(days => $5), 'current', '{}', '{}', '{}', '{"resourceType":"DocumentReference"}')`,
+        [`q${i}`, nhs, custodian, [`http://snomed.info/sct|${CATS[0] as string}`], i],
+      );
+    }
+    const policy = networkPolicy(db, { refreshMs: 0 });
+    await policy.refresh();
+    const statements: string[] = [];
+    const q: Queryable = { query: (sql, params) => { statements.push(sql); return db.query(sql, params); } };
+    const principal: Principal = { subject: 'u', issuer: 'i', organization: 'RJE', role: 'clinician', scopes: parseScopes('user/*.rs'), purposeOfUse: 'TREAT' };
+    const search = async (): Promise<{ ids: string[]; withheld?: boolean }> => {
+      statements.length = 0;
+      const r = await searchResources(q, { def: documentReferenceDef, params: [['patient.identifier', `https://fhir.nhs.uk/Id/nhs-number|${nhs}`]], strict: true, principal, policy, fhirBase: 'http://x/fhir', maxPageSize: 100, defaultPageSize: 20, now: NOW });
+      return { ids: r.returned.map((x) => x.id).sort(), withheld: r.withheld };
+    };
+
+    expect(await search()).toEqual({ ids: ['q0', 'q1', 'q2'], withheld: false });
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).not.toContain('consent_rules_deny');
+    expect(statements[0]).toContain(`'{"RJE","RL4","RRK"}'::text[]`); // the reach as a constant list
+
+    // A Consent that denies nothing to RJE: the quick scan cannot tell, so the exact scan runs and shows all.
+    await db.query(`insert into consent (id, version, last_updated, patient_nhs, custodian_ods, status, rules, resource) values ('c1', 1, now(), $1, null, 'active', $2::jsonb, '{}')`, [nhs, JSON.stringify([{ orgs: ['RL4'], categories: [], start: null, end: null }])]);
+    expect(await search()).toEqual({ ids: ['q0', 'q1', 'q2'], withheld: false });
+    expect(statements).toHaveLength(2);
+    expect(statements[1]).toContain('consent_rules_deny');
+
+    // One that denies RJE: its own pointer stays, the others are withheld, and break-glass could reveal them.
+    await db.query(`update consent set rules = $1::jsonb where id = 'c1'`, [JSON.stringify([{ orgs: ['RJE'], categories: [], start: null, end: null }])]);
+    expect(await search()).toEqual({ ids: ['q1'], withheld: true });
+    policy.close();
   });
 });

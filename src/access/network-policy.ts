@@ -75,8 +75,8 @@ function fill(t: Template, b: SqlBuilder, principal: Principal, now: Date, patie
       case 'purpose': return b.text(principal.purposeOfUse);
       case 'patient': return b.text(patient as string);
       default: {
-        const lists = callerScope(snapshot as DirectorySnapshot, principal.organization, principal.purposeOfUse, now).literals;
-        return b.text(lists[name], 'text[]');
+        const scope = callerScope(snapshot as DirectorySnapshot, principal.organization, principal.purposeOfUse, now);
+        return scope.constants?.[name] ?? b.text(scope.literals[name], 'text[]');
       }
     }
   };
@@ -152,6 +152,18 @@ function withSnapshot(alias: string, kind: Kind, want: Want, breakGlass: boolean
   return want === 'visible' ? `(${alias}.custodian_ods = ${v.org} or ${permitted})` : `(${alias}.custodian_ods <> ${v.org} and ${related} and not ${permitted})`;
 }
 
+/**
+ * Rows within break-glass reach that are certainly visible, for a caller whose shared lists hold
+ * every related custodian (see `quickReach`): the caller's own, or ones with no restricted label
+ * of a patient with no active Consent at all. A presence probe of the consent index costs less
+ * than the deny-rule test (no rule function in the plan); a patient with any Consent, or a
+ * labelled pointer, leaves a row unshown here and sends the search to the exact scan.
+ */
+function shownInReach(alias: string, v: Bound): string {
+  const restricted = `${alias}.security && array['${RESTRICTED_LABELS.join("','")}']::text[]`;
+  return `(${alias}.custodian_ods = ${v.org} or not ((${restricted}) or exists (select 1 from consent c where c.patient_nhs = ${v.patient as string} and c.status = 'active')))`;
+}
+
 /** Without a snapshot (before the first load): organisation kinds and agreements looked up in the SQL. */
 function inSql(alias: string, kind: Kind, want: Want, breakGlass: boolean, v: Bound): string {
   if (breakGlass) return `(${alias}.custodian_ods = ${v.org} or ${related(alias, v)})`;
@@ -159,9 +171,9 @@ function inSql(alias: string, kind: Kind, want: Want, breakGlass: boolean, v: Bo
   return `(${alias}.custodian_ods <> ${v.org} and ${related(alias, v)} and not ${permittedWithoutBreakGlass(alias, kind, v)})`;
 }
 
-type Want = 'visible' | 'revealable';
+type Want = 'visible' | 'revealable' | 'shown';
 
-/** Templates by alias, then by the shape's five yes/no choices as bits. */
+/** Templates by alias, then by the shape's choices as bits. */
 const templates = new Map<string, Template[]>();
 
 function template(form: 'snapshot' | 'sql', alias: string, kind: Kind, want: Want, breakGlass: boolean, pinned: boolean): Template {
@@ -170,8 +182,9 @@ function template(form: 'snapshot' | 'sql', alias: string, kind: Kind, want: Wan
     byShape = [];
     templates.set(alias, byShape);
   }
-  const shape = (form === 'snapshot' ? 1 : 0) | (kind === 'ImagingStudy' ? 2 : 0) | (want === 'visible' ? 4 : 0) | (breakGlass ? 8 : 0) | (pinned ? 16 : 0);
-  return (byShape[shape] ??= compileTemplate((form === 'snapshot' ? withSnapshot : inSql)(alias, kind, want, breakGlass, slots(pinned))));
+  const shape = (form === 'snapshot' ? 1 : 0) | (kind === 'ImagingStudy' ? 2 : 0) | (want === 'visible' ? 4 : 0) | (breakGlass ? 8 : 0) | (pinned ? 16 : 0) | (want === 'shown' ? 32 : 0);
+  const compose = (): string => (want === 'shown' ? shownInReach(alias, slots(true)) : (form === 'snapshot' ? withSnapshot : inSql)(alias, kind, want, breakGlass, slots(pinned)));
+  return (byShape[shape] ??= compileTemplate(compose()));
 }
 
 export interface NetworkPolicy extends PointerPolicy {
@@ -212,6 +225,15 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
     },
     reach(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date): string {
       return fill(template(snapshot ? 'snapshot' : 'sql', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot);
+    },
+    quickReach(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient: string): { reach: string; shown: string } | undefined {
+      if (!snapshot || isBreakGlass(principal)) return undefined;
+      const covers = callerScope(snapshot, principal.organization, principal.purposeOfUse, now).sharedCoversRelated;
+      if (!covers.study || (kind === 'DocumentReference' && !covers.report)) return undefined;
+      return {
+        reach: fill(template('snapshot', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot),
+        shown: fill(template('snapshot', alias, kind, 'shown', false, true), b, principal, now, patient, snapshot),
+      };
     },
     breakGlassCouldReveal(principal: Principal): boolean {
       return !isBreakGlass(principal);

@@ -43,6 +43,24 @@ export interface CallerScope {
   related: string[];
   /** The same lists as PostgreSQL array literals, made once, bound as `$n::text[]`. */
   literals: { sharedStudy: string; sharedReport: string; related: string };
+  /**
+   * The same lists as SQL constants (`'{"RRK","RJE"}'::text[]`), when every code in them is a
+   * well-formed ODS code (capital letters and digits, so nothing in them can end the literal):
+   * PostgreSQL tests a row against a constant list of 9 or more through a hash table built once
+   * per statement, where a bound list is walked element by element for every row (about 15,000
+   * fewer instructions per patient search with 15 trusts, callgrind). The statement text then
+   * differs per list, which is per caller scope: a few prepared statements per connection.
+   */
+  constants?: { sharedStudy: string; sharedReport: string; related: string };
+  /** Every custodian in `related` is in the shared list too: within break-glass reach, only labels and consents withhold. */
+  sharedCoversRelated: { study: boolean; report: boolean };
+}
+
+/** ODS codes as the Organization profile admits them (nhs-identifier.ts): safe inside a SQL string literal. */
+const SAFE_CODE = /^[A-Z0-9]{1,10}$/;
+
+function sqlConstant(values: readonly string[]): string | undefined {
+  return values.every((v) => SAFE_CODE.test(v)) ? `'${textArrayLiteral(values)}'::text[]` : undefined;
 }
 
 export function callerScope(d: DirectorySnapshot, org: string, purposeOfUse: string, now: Date): CallerScope {
@@ -80,10 +98,16 @@ function workOutScope(d: DirectorySnapshot, org: string, purposeOfUse: string, n
   const sharedStudy = unique([...viaNetwork, ...agreed(CATEGORY_STUDY)]);
   const sharedReport = unique([...viaNetwork, ...agreed(CATEGORY_REPORT)]);
   const related = unique([...network, ...mine.map((a) => a.provider)]);
+  const constants = { sharedStudy: sqlConstant(sharedStudy), sharedReport: sqlConstant(sharedReport), related: sqlConstant(related) };
+  const covers = (shared: string[]): boolean => related.every((ods) => shared.includes(ods));
   return {
     sharedStudy,
     sharedReport,
     related,
     literals: { sharedStudy: textArrayLiteral(sharedStudy), sharedReport: textArrayLiteral(sharedReport), related: textArrayLiteral(related) },
+    ...(constants.sharedStudy !== undefined && constants.sharedReport !== undefined && constants.related !== undefined
+      ? { constants: { sharedStudy: constants.sharedStudy, sharedReport: constants.sharedReport, related: constants.related } }
+      : {}),
+    sharedCoversRelated: { study: covers(sharedStudy), report: covers(sharedReport) },
   };
 }

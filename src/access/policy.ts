@@ -23,6 +23,14 @@ export interface PointerPolicy {
    * the per-patient checks (consents, labels). Lets one scan fetch both kinds and flag each.
    */
   reach?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date): string;
+  /**
+   * A cheaper first scan of one patient's rows (no cursor, caller not in break-glass): `reach` as
+   * above, and `shown`, true only for rows that are certainly visible. Sound, not complete: a row in
+   * reach that `shown` leaves out may still be visible, and the search then classifies the rows
+   * exactly (`visible`, `revealableByBreakGlass`). Undefined when the caller's lists make no such
+   * shortcut possible.
+   */
+  quickReach?(principal: Principal, alias: string, kind: 'ImagingStudy' | 'DocumentReference', b: SqlBuilder, now: Date, patient: string): { reach: string; shown: string } | undefined;
   /** Reload cached organisation facts (after an Organization write). */
   refresh?(): Promise<void>;
   close?(): void;
