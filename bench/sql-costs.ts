@@ -21,9 +21,9 @@ import { BENCH_SCHEMA, DEFAULT_DATABASE_URL, benchPatients, fmt, openBenchDataba
  * this machine, the backend's CPU time.
  */
 const N = Number(process.env.SQL_COSTS_N ?? 2000);
-const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+export const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
 
-const principal: Principal = {
+export const principal: Principal = {
   subject: 'bench-clinician',
   issuer: 'urn:locus:dev-issuer',
   organization: 'RB01',
@@ -75,7 +75,7 @@ async function connect(options: string): Promise<pg.Client> {
   return client;
 }
 
-function queryable(client: pg.Client): Queryable {
+export function queryable(client: pg.Client): Queryable {
   return {
     async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {
       const r = await client.query({ name: `s_${sql.length}_${sql.slice(0, 20).replace(/\W/g, '')}`, text: sql, values: params as unknown[] | undefined });
@@ -160,7 +160,9 @@ async function main(): Promise<void> {
   await db.close();
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`sql-costs: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`sql-costs: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -228,10 +228,13 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
     },
     quickReach(principal: Principal, alias: string, kind: Kind, b: SqlBuilder, now: Date, patient: string): { reach: string; shown: string } | undefined {
       if (!snapshot || isBreakGlass(principal)) return undefined;
-      const covers = callerScope(snapshot, principal.organization, principal.purposeOfUse, now).sharedCoversRelated;
+      const scope = callerScope(snapshot, principal.organization, principal.purposeOfUse, now);
+      const covers = scope.sharedCoversRelated;
       if (!covers.study || (kind === 'DocumentReference' && !covers.report)) return undefined;
+      // A network trust is in its own related list: then the list alone is the reach.
+      const listOnly = scope.constants !== undefined && scope.related.includes(principal.organization);
       return {
-        reach: fill(template('snapshot', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot),
+        reach: listOnly ? `${alias}.custodian_ods = any(${scope.constants?.related as string})` : fill(template('snapshot', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot),
         shown: fill(template('snapshot', alias, kind, 'shown', false, true), b, principal, now, patient, snapshot),
       };
     },
