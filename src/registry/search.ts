@@ -66,8 +66,6 @@ interface ParsedSearch {
   descending: boolean;
   cursor?: Cursor;
   includeEndpoint: boolean;
-  /** `b` before the policy bound its values: a one-patient first page may take the policy's cheaper scan (`quickReach`). */
-  bare?: SqlBuilder;
 }
 
 function findParam(def: ResourceTypeDef, key: string): { param: SearchParamDef; modifier?: string } | undefined {
@@ -183,15 +181,20 @@ function selfQuery(kept: [string, string][], extra?: [string, string]): string {
  */
 export async function searchResources(q: Queryable, req: SearchRequest): Promise<SearchResult> {
   const now = req.now ?? new Date();
-  const s = parseSearch(req);
+  let s = parseSearch(req);
   const { def } = req;
-  const { b } = s;
+  if (s.cursor && s.cursor.s !== `${s.descending ? '-' : ''}${s.sort.name}`) throw badRequest('_cursor belongs to a search with another _sort', '_cursor');
   const onePatient = new Set(s.patients).size === 1 ? s.patients[0] : undefined;
-  if (def.pointer && onePatient !== undefined && !s.cursor && req.policy.quickReach) s.bare = b.clone();
-  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now, onePatient) : undefined;
-  const where = visible ? [...s.where, visible] : [...s.where];
   const warnings: IssueDetail[] = s.ignored.map(ignoredParamWarning);
   const base = `${req.fhirBase}/${def.type}`;
+  if (def.pointer && onePatient !== undefined && !s.cursor && !s.summaryCount && !s.totalAccurate && req.policy.breakGlassCouldReveal?.(req.principal) === true) {
+    const page = await quickPage(q, req, s, onePatient, now);
+    if (page) return finishPage(q, req, s, page, base, warnings, undefined);
+    s = parseSearch(req); // the quick scan's values are bound in s.b: the exact scan composes afresh
+  }
+  const { b } = s;
+  const visible = def.pointer ? req.policy.visible(req.principal, 't', def.type as 'ImagingStudy', b, now, onePatient) : undefined;
+  const where = visible ? [...s.where, visible] : [...s.where];
 
   if (s.summaryCount || s.totalAccurate) {
     const countB = new SqlBuilder();
@@ -201,9 +204,14 @@ export async function searchResources(q: Queryable, req: SearchRequest): Promise
     if (s.summaryCount) {
       return { bundle: bundleText(`${base}${selfQuery(s.kept)}`, [], warnings, total), returned: [], patients: s.patients, total };
     }
-    return finishPage(q, req, s, where, visible, base, warnings, total);
+    return finishPage(q, req, s, await pageRows(q, req, s, where, visible, pageDescending(s)), base, warnings, total);
   }
-  return finishPage(q, req, s, where, visible, base, warnings, undefined);
+  return finishPage(q, req, s, await pageRows(q, req, s, where, visible, pageDescending(s)), base, warnings, undefined);
+}
+
+/** Whether the page's statement reads the sort key descending: a `previous` cursor reads backwards. */
+function pageDescending(s: ParsedSearch): boolean {
+  return s.descending !== (s.cursor?.d === 'p');
 }
 
 interface PageRow {
@@ -225,14 +233,45 @@ function keysetAfter(b: SqlBuilder, column: string, desc: boolean, key: Date, id
   return ` and (t.${column}, t.id) ${desc ? '<' : '>'} (${b.param(key)}::timestamptz, ${b.param(id)})`;
 }
 
+/** After a full first page with nothing withheld on it: is anything withheld further on? */
+async function withheldPast(q: Queryable, req: SearchRequest, last: PageRow, onePatient: string | undefined, desc: boolean, now: Date): Promise<boolean> {
+  const { def, principal, policy } = req;
+  const s = parseSearch(req);
+  const revealable = policy.revealableByBreakGlass?.(principal, 't', def.type as 'ImagingStudy', s.b, now, onePatient) as string;
+  const past = await q.query<{ w: boolean }>(
+    `select exists (select 1 from ${def.table} t where ${[...s.where, revealable].join(' and ')}${keysetAfter(s.b, s.sort.column, desc, last.sort_key, last.id as string)}) as w`,
+    s.b.params,
+  );
+  return past.rows[0]?.w === true;
+}
+
+/**
+ * The common case of a one-patient first page, when the policy offers a shortcut (`quickReach`):
+ * one scan of the patient's rows within break-glass reach, with the texts of any row not certainly
+ * visible nulled by PostgreSQL and without the deny-rule test. When every row is shown (the patient
+ * has no Consent and no labelled pointer in reach), that is the page and nothing was withheld on
+ * it; otherwise (undefined) the search goes on to the exact scan in `pageRows`. Binds into `s.b`.
+ */
+async function quickPage(q: Queryable, req: SearchRequest, s: ParsedSearch, onePatient: string, now: Date): Promise<{ rows: PageRow[]; withheld: boolean } | undefined> {
+  const { def, principal, policy } = req;
+  const quick = policy.quickReach?.(principal, 't', def.type as 'ImagingStudy', s.b, now, onePatient);
+  if (quick === undefined) return undefined;
+  const desc = pageDescending(s);
+  const dir = desc ? 'desc' : 'asc';
+  const shownOnly = (column: string): string => `case when ${quick.shown} then t.${column} end as ${column}`;
+  const cols = `t.id, t.version, ${shownOnly('resource')}, t.${s.sort.column} as sort_key, t.patient_nhs${s.includeEndpoint ? `, ${shownOnly('endpoint_ids')}` : ''}`;
+  const sql = `select ${cols} from ${def.table} t where ${[...s.where, quick.reach].join(' and ')} order by t.${s.sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+  const seen = (await q.query<PageRow>(sql, s.b.params)).rows;
+  if (!seen.every((r) => r.resource !== null)) return undefined;
+  if (seen.length <= s.count) return { rows: seen, withheld: false };
+  return { rows: seen, withheld: await withheldPast(q, req, seen[seen.length - 1] as PageRow, onePatient, desc, now) };
+}
+
 /**
  * The page of rows the caller may see, and whether the same search withheld rows that
  * break-glass could reveal (the searchset's warning). Paths, cheapest first:
  * - nothing could be revealed (allow-all policy, break-glass caller, no patient): the page query;
- * - a one-patient first page, when the policy offers a shortcut (`quickReach`): one scan of the
- *   patient's rows within break-glass reach with the texts of any not certainly visible nulled.
- *   When every row is shown (no Consent, no labels: the common case), that is the page, and
- *   nothing was withheld on it; otherwise it goes on to the exact scan:
+ * - (a one-patient first page the quick scan could not settle, `quickPage`, comes here)
  * - a one-patient first page: one scan of the patient's rows within break-glass reach, each
  *   flagged with the sharing rules (`v`), the texts of withheld ones nulled by PostgreSQL. When the
  *   scan ends before the page is full, it has seen every row and answers both questions; otherwise
@@ -264,29 +303,6 @@ async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where
     const s2 = parseSearch(req);
     return { s2, visible2: policy.visible(principal, 't', kind, s2.b, now, onePatient) };
   };
-  // A full page with nothing withheld on it: is anything withheld further on?
-  const withheldPast = async (last: PageRow): Promise<boolean> => {
-    const s2 = parseSearch(req);
-    const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, s2.b, now, onePatient) as string;
-    const past = await q.query<{ w: boolean }>(
-      `select exists (select 1 from ${def.table} t where ${[...s2.where, revealable].join(' and ')}${keysetAfter(s2.b, sort.column, desc, last.sort_key, last.id as string)}) as w`,
-      s2.b.params,
-    );
-    return past.rows[0]?.w === true;
-  };
-  const quick = !s.cursor && onePatient !== undefined && s.bare ? policy.quickReach?.(principal, 't', kind, s.bare, now, onePatient) : undefined;
-  if (quick !== undefined && s.bare) {
-    // The common case in one statement without the deny-rule test: the patient has no Consent and
-    // no labelled pointer in reach, so every row in reach is visible. Any row not certainly shown
-    // (its texts nulled by PostgreSQL) sends the search on to the exact scan below.
-    const shownOnly = (column: string): string => `case when ${quick.shown} then t.${column} end as ${column}`;
-    const cols2 = `t.id, t.version, ${shownOnly('resource')}, t.${sort.column} as sort_key, t.patient_nhs${s.includeEndpoint ? `, ${shownOnly('endpoint_ids')}` : ''}`;
-    const seen = (await q.query<PageRow>(`select ${cols2} from ${def.table} t where ${[...s.where, quick.reach].join(' and ')} ${order}`, s.bare.params)).rows;
-    if (seen.every((r) => r.resource !== null)) {
-      if (seen.length <= s.count) return { rows: seen, withheld: false };
-      return { rows: seen, withheld: await withheldPast(seen[seen.length - 1] as PageRow) };
-    }
-  }
   const reach = !s.cursor && onePatient !== undefined ? policy.reach?.(principal, 't', kind, b, now) : undefined;
   if (reach !== undefined) {
     const nulled = `i.id, i.version, case when i.v then i.resource end as resource, i.sort_key${def.pointer ? ', i.patient_nhs' : ''}${s.includeEndpoint ? ', case when i.v then i.endpoint_ids end as endpoint_ids' : ''}, i.v`;
@@ -300,7 +316,7 @@ async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where
       // Withheld rows took places on the page: fill it with visible ones.
       return { rows: (await q.query<PageRow>(`select ${cols} from ${def.table} t where ${[...s2.where, visible2].join(' and ')} ${order}`, s2.b.params)).rows, withheld };
     }
-    return { rows: shown, withheld: await withheldPast(seen[seen.length - 1] as ScanRow) };
+    return { rows: shown, withheld: await withheldPast(q, req, seen[seen.length - 1] as ScanRow, onePatient, desc, now) };
   }
   const revealable = policy.revealableByBreakGlass?.(principal, 't', kind, b, now, onePatient) as string;
   const page = `select ${cols} from ${def.table} t where ${where.join(' and ')}${cursorOf(b, s)} ${order}`;
@@ -314,8 +330,7 @@ async function finishPage(
   q: Queryable,
   req: SearchRequest,
   s: ParsedSearch,
-  where: string[],
-  visible: string | undefined,
+  r: { rows: PageRow[]; withheld: boolean },
   base: string,
   warnings: IssueDetail[],
   total: number | undefined,
@@ -323,9 +338,6 @@ async function finishPage(
   const { def } = req;
   const { sort } = s;
   const backwards = s.cursor?.d === 'p';
-  const desc = s.descending !== backwards;
-  if (s.cursor && s.cursor.s !== `${s.descending ? '-' : ''}${sort.name}`) throw badRequest('_cursor belongs to a search with another _sort', '_cursor');
-  const r = await pageRows(q, req, s, where, visible, desc);
   const withheld = r.withheld;
   if (withheld) {
     warnings.push({ severity: 'warning', code: 'suppressed', diagnostics: 'Some results were withheld by consent or sharing rules; emergency (break-glass) access with a stated reason could reveal them.', spine: 'ACCESS_DENIED' });

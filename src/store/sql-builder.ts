@@ -5,14 +5,6 @@ export class SqlBuilder {
   readonly params: SqlValue[] = [];
   private readonly bound = new Map<string, Map<string, string>>();
 
-  /** A builder holding the same bound values, to compose another statement from the same start. */
-  clone(): SqlBuilder {
-    const copy = new SqlBuilder();
-    copy.params.push(...this.params);
-    for (const [type, placeholders] of this.bound) copy.bound.set(type, new Map(placeholders));
-    return copy;
-  }
-
   param(value: SqlValue): string {
     this.params.push(value);
     return `$${this.params.length}`;
