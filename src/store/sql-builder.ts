@@ -1,6 +1,11 @@
 import type { SqlValue } from './database';
 
-/** Collects positional parameters while a statement is composed: values never enter the SQL text. */
+/**
+ * Collects positional parameters while a statement is composed: values from requests never enter
+ * the SQL text. (The one exception is not a request's: the sharing policy writes a caller's
+ * custodian lists, taken from the directory and each checked to be an ODS code, as constants,
+ * so that PostgreSQL hashes them; policy-directory.ts.)
+ */
 export class SqlBuilder {
   readonly params: SqlValue[] = [];
   private readonly bound = new Map<string, Map<string, string>>();
