@@ -194,3 +194,43 @@ describe('a patient search takes the quick scan when it can', () => {
     policy.close();
   });
 });
+
+describe('custodian lists in the SQL text', () => {
+  it('when every code in the directory is an ODS code, then the lists are constants; when one is not, then they are bound and the query still answers correctly', async () => {
+    await db.exec('delete from document_reference; delete from consent; delete from sharing_agreement;');
+    const nhs = testNhsNumber(4);
+    const insertPointer = (id: string, custodian: string): Promise<unknown> =>
+      db.query(
+        `insert into document_reference (id, version, last_updated, patient_nhs, custodian_ods, master_identifier, identifiers, types, categories, settings, date, status, related, modalities, security, resource)
+         values ($1, 1, now(), $2, $3, $1, '{}', '{}', '{}', '{}', now(), 'current', '{}', '{}', '{}', '{}')`,
+        [id, nhs, custodian],
+      );
+    await insertPointer('k1', 'RJE');
+    const principal: Principal = { subject: 'u', issuer: 'i', organization: 'RRK', role: 'clinician', scopes: parseScopes('user/*.rs'), purposeOfUse: 'TREAT' };
+    const visibleSql = async (): Promise<{ sql: string; ids: string[] }> => {
+      const policy = networkPolicy(db, { refreshMs: 0 });
+      await policy.refresh();
+      const b = new SqlBuilder();
+      const sql = `select t.id from document_reference t where t.patient_nhs = ${b.param(nhs)} and ${policy.visible(principal, 't', 'DocumentReference', b, NOW)} order by t.id`;
+      policy.close();
+      return { sql, ids: (await db.query<{ id: string }>(sql, b.params)).rows.map((r) => r.id) };
+    };
+    const constant = await visibleSql();
+    expect(constant.sql).toContain(`'{"RJE","RL4","RRK"}'::text[]`);
+    expect(constant.ids).toEqual(['k1']);
+
+    // A code that is no ODS code (written past the API's validation) could end a literal: bound instead.
+    const odd = "R'); drop table consent; --";
+    await db.query(`insert into organization (id, version, last_updated, ods, name_lower, kind, active, identifiers, resource) values ('odd', 1, now(), $1, 'odd', 'network-trust', true, '{}', '{}')`, [odd]);
+    try {
+      await insertPointer('k2', odd);
+      const bound = await visibleSql();
+      expect(bound.sql).not.toContain(odd);
+      expect(bound.sql).toMatch(/custodian_ods = any\(\$\d+::text\[\]\)/);
+      expect(bound.ids).toEqual(['k1', 'k2']);
+      expect((await db.query<{ n: number }>('select count(*)::int as n from consent')).rows[0]?.n).toBe(0);
+    } finally {
+      await db.query(`delete from organization where id = 'odd'`);
+    }
+  });
+});
