@@ -232,9 +232,9 @@ export function networkPolicy(db?: Database, options: { refreshMs?: number } = {
       const covers = scope.sharedCoversRelated;
       if (!covers.study || (kind === 'DocumentReference' && !covers.report)) return undefined;
       // A network trust is in its own related list: then the list alone is the reach.
-      const listOnly = scope.constants !== undefined && scope.related.includes(principal.organization);
+      const related = scope.related.includes(principal.organization) ? scope.constants?.related : undefined;
       return {
-        reach: listOnly ? `${alias}.custodian_ods = any(${scope.constants?.related as string})` : fill(template('snapshot', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot),
+        reach: related !== undefined ? `${alias}.custodian_ods = any(${related})` : fill(template('snapshot', alias, kind, 'visible', true, false), b, principal, now, undefined, snapshot),
         shown: fill(template('snapshot', alias, kind, 'shown', false, true), b, principal, now, patient, snapshot),
       };
     },

@@ -1,6 +1,7 @@
 import type { Queryable } from '../store/database';
 import type { OrganizationKind } from '../registry/organization';
 import { CATEGORY_REPORT, CATEGORY_STUDY } from '../registry/codes';
+import { ODS_CODE } from '../registry/nhs-identifier';
 import { textArrayLiteral } from '../store/sql-builder';
 import type { Agreement } from './policy-rules';
 import { DIRECT_CARE } from './policy-rules';
@@ -51,16 +52,17 @@ export interface CallerScope {
    * fewer instructions per patient search with 15 trusts, callgrind). The statement text then
    * differs per list, which is per caller scope: a few prepared statements per connection.
    */
-  constants?: { sharedStudy: string; sharedReport: string; related: string };
+  constants: { sharedStudy: string; sharedReport: string; related: string } | undefined;
   /** Every custodian in `related` is in the shared list too: within break-glass reach, only labels and consents withhold. */
   sharedCoversRelated: { study: boolean; report: boolean };
 }
 
-/** ODS codes as the Organization profile admits them (nhs-identifier.ts): safe inside a SQL string literal. */
-const SAFE_CODE = /^[A-Z0-9]{1,10}$/;
-
-function sqlConstant(values: readonly string[]): string | undefined {
-  return values.every((v) => SAFE_CODE.test(v)) ? `'${textArrayLiteral(values)}'::text[]` : undefined;
+/** The lists as SQL constants, or undefined when any code in them is not an ODS code (see `CallerScope.constants`). */
+function sqlConstants(lists: { sharedStudy: string[]; sharedReport: string[]; related: string[] }): CallerScope['constants'] {
+  const all = [...lists.sharedStudy, ...lists.sharedReport, ...lists.related];
+  if (!all.every((ods) => ODS_CODE.test(ods))) return undefined;
+  const constant = (values: string[]): string => `'${textArrayLiteral(values)}'::text[]`;
+  return { sharedStudy: constant(lists.sharedStudy), sharedReport: constant(lists.sharedReport), related: constant(lists.related) };
 }
 
 export function callerScope(d: DirectorySnapshot, org: string, purposeOfUse: string, now: Date): CallerScope {
@@ -98,16 +100,13 @@ function workOutScope(d: DirectorySnapshot, org: string, purposeOfUse: string, n
   const sharedStudy = unique([...viaNetwork, ...agreed(CATEGORY_STUDY)]);
   const sharedReport = unique([...viaNetwork, ...agreed(CATEGORY_REPORT)]);
   const related = unique([...network, ...mine.map((a) => a.provider)]);
-  const constants = { sharedStudy: sqlConstant(sharedStudy), sharedReport: sqlConstant(sharedReport), related: sqlConstant(related) };
   const covers = (shared: string[]): boolean => related.every((ods) => shared.includes(ods));
   return {
     sharedStudy,
     sharedReport,
     related,
     literals: { sharedStudy: textArrayLiteral(sharedStudy), sharedReport: textArrayLiteral(sharedReport), related: textArrayLiteral(related) },
-    ...(constants.sharedStudy !== undefined && constants.sharedReport !== undefined && constants.related !== undefined
-      ? { constants: { sharedStudy: constants.sharedStudy, sharedReport: constants.sharedReport, related: constants.related } }
-      : {}),
+    constants: sqlConstants({ sharedStudy, sharedReport, related }),
     sharedCoversRelated: { study: covers(sharedStudy), report: covers(sharedReport) },
   };
 }

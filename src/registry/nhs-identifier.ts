@@ -17,7 +17,10 @@ export const nhsSubjectSchema = z
   })
   .strict();
 
-export const odsCodeSchema = z.string().regex(/^[A-Z0-9]{1,10}$/, 'identifier value must be an ODS code (capital letters and digits)');
+/** An ODS code: capital letters and digits (nothing that could end a SQL string literal: policy-directory.ts relies on it). */
+export const ODS_CODE = /^[A-Z0-9]{1,10}$/;
+
+export const odsCodeSchema = z.string().regex(ODS_CODE, 'identifier value must be an ODS code (capital letters and digits)');
 
 /** `{ identifier: { system: ods-organization-code, value } }`: an organisation by ODS code. */
 export const odsReferenceSchema = z

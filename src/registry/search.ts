@@ -298,11 +298,6 @@ async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where
   const mayReveal = visible !== undefined && s.patients.length > 0 && policy.breakGlassCouldReveal?.(principal) === true;
   if (!mayReveal) return { rows: (await q.query<PageRow>(`select ${cols} from ${def.table} t where ${where.join(' and ')}${cursorOf(b, s)} ${order}`, b.params)).rows, withheld: false };
 
-  // Statements after the first are composed afresh: every placeholder bound must appear in the SQL.
-  const again = (): { s2: ParsedSearch; visible2: string } => {
-    const s2 = parseSearch(req);
-    return { s2, visible2: policy.visible(principal, 't', kind, s2.b, now, onePatient) };
-  };
   const reach = !s.cursor && onePatient !== undefined ? policy.reach?.(principal, 't', kind, b, now) : undefined;
   if (reach !== undefined) {
     const nulled = `i.id, i.version, case when i.v then i.resource end as resource, i.sort_key${def.pointer ? ', i.patient_nhs' : ''}${s.includeEndpoint ? ', case when i.v then i.endpoint_ids end as endpoint_ids' : ''}, i.v`;
@@ -311,9 +306,11 @@ async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where
     const shown = seen.filter((r) => r.v === true);
     const withheld = shown.length < seen.length;
     if (seen.length <= s.count) return { rows: shown, withheld };
-    const { s2, visible2 } = again();
     if (withheld) {
-      // Withheld rows took places on the page: fill it with visible ones.
+      // Withheld rows took places on the page: fill it with visible ones, in a statement composed
+      // afresh (every placeholder bound must appear in the SQL).
+      const s2 = parseSearch(req);
+      const visible2 = policy.visible(principal, 't', kind, s2.b, now, onePatient);
       return { rows: (await q.query<PageRow>(`select ${cols} from ${def.table} t where ${[...s2.where, visible2].join(' and ')} ${order}`, s2.b.params)).rows, withheld };
     }
     return { rows: shown, withheld: await withheldPast(q, req, seen[seen.length - 1] as ScanRow, onePatient, desc, now) };
