@@ -51,7 +51,7 @@ export interface CallerScope {
    * per statement, where a bound list is walked element by element for every row (about 15,000
    * fewer instructions per patient search with 15 trusts, callgrind). The statement text then
    * differs per list, which is per caller scope: a few prepared statements per connection (at most
-   * `MAX_CONSTANT_LISTS` lists per snapshot).
+   * `MAX_CONSTANT_LISTS` lists per process).
    */
   constants: { sharedStudy: string; sharedReport: string; related: string } | undefined;
   /** Every custodian in `related` is in the shared list too: within break-glass reach, only labels and consents withhold. */
@@ -59,30 +59,30 @@ export interface CallerScope {
 }
 
 /**
- * Distinct constant lists per snapshot at most. Each distinct list is another prepared statement
- * on every pooled connection, kept for the connection's life: a network has a few (callers with
- * the same agreements share them), but thousands of organisations each with its own agreements
- * would fill the backends' memory. Past this many, lists are bound as parameters again.
+ * Distinct constant lists this process hands out, at most. Each distinct list is another prepared
+ * statement on every pooled connection, kept for the connection's life (as long as the process):
+ * a network has a few (callers with the same agreements share them), but thousands of
+ * organisations each with its own agreements would fill the backends' memory. Past this many,
+ * lists are bound as parameters again.
  */
 export const MAX_CONSTANT_LISTS = 64;
 
-const constantLists = new WeakMap<DirectorySnapshot, Set<string>>();
+const constantLists = new Set<string>();
 
-/** The lists as SQL constants, or undefined when any code in them is not an ODS code, or the snapshot has its fill of lists (see `CallerScope.constants`). */
-function sqlConstants(d: DirectorySnapshot, lists: { sharedStudy: string[]; sharedReport: string[]; related: string[] }): CallerScope['constants'] {
+/** How many distinct constant lists this process has handed out. */
+export function constantListsIssued(): number {
+  return constantLists.size;
+}
+
+/** The lists as SQL constants, or undefined when any code in them is not an ODS code, or the process has handed out its fill of lists (see `CallerScope.constants`). */
+function sqlConstants(lists: { sharedStudy: string[]; sharedReport: string[]; related: string[] }): CallerScope['constants'] {
   const all = [...lists.sharedStudy, ...lists.sharedReport, ...lists.related];
   if (!all.every((ods) => ODS_CODE.test(ods))) return undefined;
   const constant = (values: string[]): string => `'${textArrayLiteral(values)}'::text[]`;
   const out = { sharedStudy: constant(lists.sharedStudy), sharedReport: constant(lists.sharedReport), related: constant(lists.related) };
-  let issued = constantLists.get(d);
-  if (!issued) {
-    issued = new Set();
-    constantLists.set(d, issued);
-  }
-  const texts = [out.sharedStudy, out.sharedReport, out.related];
-  const fresh = texts.filter((t) => !issued.has(t));
-  if (issued.size + new Set(fresh).size > MAX_CONSTANT_LISTS) return undefined;
-  for (const t of fresh) issued.add(t);
+  const fresh = new Set([out.sharedStudy, out.sharedReport, out.related].filter((t) => !constantLists.has(t)));
+  if (constantLists.size + fresh.size > MAX_CONSTANT_LISTS) return undefined;
+  for (const t of fresh) constantLists.add(t);
   return out;
 }
 
@@ -127,7 +127,7 @@ function workOutScope(d: DirectorySnapshot, org: string, purposeOfUse: string, n
     sharedReport,
     related,
     literals: { sharedStudy: textArrayLiteral(sharedStudy), sharedReport: textArrayLiteral(sharedReport), related: textArrayLiteral(related) },
-    constants: sqlConstants(d, { sharedStudy, sharedReport, related }),
+    constants: sqlConstants({ sharedStudy, sharedReport, related }),
     sharedCoversRelated: { study: covers(sharedStudy), report: covers(sharedReport) },
   };
 }
