@@ -224,6 +224,18 @@ interface PageRow {
   withheld?: boolean;
 }
 
+/** The rows a page statement returned (one more than the page when there is a next), and whether rows break-glass could reveal were withheld. */
+interface Page {
+  rows: PageRow[];
+  withheld: boolean;
+}
+
+/** ORDER BY and LIMIT of a page statement: the sort key, then id, and one row past the page. */
+function pageOrder(s: ParsedSearch, desc: boolean): string {
+  const dir = desc ? 'desc' : 'asc';
+  return `order by t.${s.sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+}
+
 /** A page of rows; `v` is false for a withheld row fetched by the first-page scan (its texts are null). */
 interface ScanRow extends PageRow {
   v?: boolean;
@@ -252,15 +264,14 @@ async function withheldPast(q: Queryable, req: SearchRequest, last: PageRow, one
  * has no Consent and no labelled pointer in reach), that is the page and nothing was withheld on
  * it; otherwise (undefined) the search goes on to the exact scan in `pageRows`. Binds into `s.b`.
  */
-async function quickPage(q: Queryable, req: SearchRequest, s: ParsedSearch, onePatient: string, now: Date): Promise<{ rows: PageRow[]; withheld: boolean } | undefined> {
+async function quickPage(q: Queryable, req: SearchRequest, s: ParsedSearch, onePatient: string, now: Date): Promise<Page | undefined> {
   const { def, principal, policy } = req;
   const quick = policy.quickReach?.(principal, 't', def.type as 'ImagingStudy', s.b, now, onePatient);
   if (quick === undefined) return undefined;
   const desc = pageDescending(s);
-  const dir = desc ? 'desc' : 'asc';
   const shownOnly = (column: string): string => `case when ${quick.shown} then t.${column} end as ${column}`;
   const cols = `t.id, t.version, ${shownOnly('resource')}, t.${s.sort.column} as sort_key, t.patient_nhs${s.includeEndpoint ? `, ${shownOnly('endpoint_ids')}` : ''}`;
-  const sql = `select ${cols} from ${def.table} t where ${[...s.where, quick.reach].join(' and ')} order by t.${s.sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+  const sql = `select ${cols} from ${def.table} t where ${[...s.where, quick.reach].join(' and ')} ${pageOrder(s, desc)}`;
   const seen = (await q.query<PageRow>(sql, s.b.params)).rows;
   if (!seen.every((r) => r.resource !== null)) return undefined;
   if (seen.length <= s.count) return { rows: seen, withheld: false };
@@ -280,13 +291,13 @@ async function quickPage(q: Queryable, req: SearchRequest, s: ParsedSearch, oneP
  *   (a LEFT JOIN LATERAL, so an empty page still answers).
  * The rules are in the SQL in every path, before LIMIT: a page never comes up short.
  */
-async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where: string[], visible: string | undefined, desc: boolean): Promise<{ rows: PageRow[]; withheld: boolean }> {
+async function pageRows(q: Queryable, req: SearchRequest, s: ParsedSearch, where: string[], visible: string | undefined, desc: boolean): Promise<Page> {
   const { def, principal, policy } = req;
   const { b, sort } = s;
   const now = req.now ?? new Date();
   const kind = def.type as 'ImagingStudy';
   const dir = desc ? 'desc' : 'asc';
-  const order = `order by t.${sort.column} ${dir}, t.id ${dir} limit ${s.count + 1}`;
+  const order = pageOrder(s, desc);
   const cursorOf = (builder: SqlBuilder, parsed: ParsedSearch): string => {
     if (!parsed.cursor) return '';
     const k = new Date(parsed.cursor.k);
@@ -327,7 +338,7 @@ async function finishPage(
   q: Queryable,
   req: SearchRequest,
   s: ParsedSearch,
-  r: { rows: PageRow[]; withheld: boolean },
+  r: Page,
   base: string,
   warnings: IssueDetail[],
   total: number | undefined,
